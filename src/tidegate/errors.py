@@ -1,0 +1,65 @@
+"""Tidegate's exception tree.
+
+    TidegateError
+    ├── PayloadError          a webhook body we cannot turn into events (HTTP 400)
+    ├── WorkflowError         a workflow file that does not validate
+    ├── ExpressionError       a `${{ }}` or CEL expression that does not compile or evaluate
+    ├── NotFound              an id that names nothing (HTTP 404)
+    ├── Forbidden             a caller without the role for an action (HTTP 403)
+    ├── Conflict              an action the current state does not allow (HTTP 409)
+    ├── OutboundRefused       a request to a host outside its allow-list
+    └── StepFailed            the user's step failed (exit code, rejection, timeout)
+
+A docstring doubles as the default message.
+"""
+
+from __future__ import annotations
+
+
+class TidegateError(Exception):
+    """Tidegate failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        super().__init__(self.message)
+
+
+class PayloadError(TidegateError):
+    """The webhook body is not a valid payload for this source."""
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class WorkflowError(TidegateError):
+    """The workflow is not valid."""
+
+
+class ExpressionError(TidegateError):
+    """The expression is not valid."""
+
+
+class NotFound(TidegateError):
+    """Not found."""
+
+
+class Forbidden(TidegateError):
+    """Your role does not allow this action."""
+
+
+class Conflict(TidegateError):
+    """The current state does not allow this action."""
+
+
+class OutboundRefused(TidegateError):
+    """The destination host is not on the allow-list."""
+
+
+class StepFailed(TidegateError):
+    """The step failed."""
+
+    def __init__(self, message: str | None = None, *, status: str = "failed") -> None:
+        # "failed" or "timed_out": decides the run status it leads to.
+        self.status = status
+        super().__init__(message)

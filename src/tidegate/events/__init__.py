@@ -1,0 +1,1 @@
+"""Webhook intake: sources parse bodies into ImageEvents; intake verifies, dedupes, stores."""
