@@ -1,0 +1,68 @@
+"""The CLI's side of the API: one small synchronous client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2
+
+from tidegate.errors import TidegateError
+
+
+class ApiError(TidegateError):
+    """The server refused the request."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class ApiClient:
+    def __init__(self, url: str, token: str | None, timeout: float = 30.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx2.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def _check(self, response: httpx2.Response) -> Any:
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                message = body.get("detail") or body.get("error") or response.text
+            except ValueError:
+                message = response.text
+            raise ApiError(response.status_code, f"{response.status_code}: {message}")
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.text
+
+    def get(self, path: str, **params: Any) -> Any:
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self._check(self._client.get(path, params=clean))
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return self._check(self._client.post(path, json=body, **kwargs))
+
+    def post_raw(self, path: str, content: bytes, content_type: str) -> Any:
+        return self._check(
+            self._client.post(path, content=content, headers={"Content-Type": content_type})
+        )
+
+    def stream_events(self, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Server-sent events as (event, data) pairs."""
+        with self._client.stream("GET", path, timeout=None) as response:
+            if response.status_code >= 400:
+                response.read()
+                self._check(response)
+            event, data = "message", ""
+            for line in response.iter_lines():
+                if line.startswith("event:"):
+                    event = line.removeprefix("event:").strip()
+                elif line.startswith("data:"):
+                    data += line.removeprefix("data:").strip()
+                elif not line and data:
+                    yield event, json.loads(data)
+                    event, data = "message", ""
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,409 @@
+"""The `tidegate` command. Exit codes: 0 ok, 1 failure or invalid, 2 usage."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tidegate.apiclient import ApiClient, ApiError
+from tidegate.bootstrap import bootstrap, read_credentials
+from tidegate.config import Settings, load_settings
+from tidegate.errors import TidegateError
+from tidegate.events.sources import SOURCES
+from tidegate.security.tokens import new_token
+from tidegate.simulate import CONTENT_TYPES, PAYLOADS, dockerhub_payload, registry_payload
+from tidegate.store import credentials
+from tidegate.store.credentials import ROLES
+from tidegate.store.db import Database
+from tidegate.store.migrate import upgrade
+from tidegate.workflows import WorkflowInvalid, load_workflow, workflow_json_schema
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+hook_app = typer.Typer(no_args_is_help=True, help="Webhook endpoints.")
+token_app = typer.Typer(no_args_is_help=True, help="API tokens.")
+db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
+app.add_typer(hook_app, name="hook")
+app.add_typer(token_app, name="token")
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+def settings() -> Settings:
+    return load_settings()
+
+
+def local_db(cfg: Settings) -> Database:
+    db = Database(cfg.db_url)
+    if cfg.is_sqlite:
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(db.engine)
+    return db
+
+
+def client() -> ApiClient:
+    cfg = settings()
+    token = cfg.token.get_secret_value() if cfg.token else None
+    if token is None:
+        first = read_credentials(cfg)  # a newcomer's server on this machine
+        token = first.admin_token if first else None
+    return ApiClient(cfg.url, token)
+
+
+def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except ApiError as exc:
+        raise fail(exc.message) from exc
+    except OSError as exc:
+        raise fail(f"cannot reach the server: {exc}") from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith("httpx"):
+            raise fail(f"cannot reach the server: {exc}") from exc
+        raise
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    t = Table(*columns, box=None, pad_edge=False)
+    for row in rows:
+        t.add_row(*(str(row.get(c, "") or "") for c in columns))
+    out.print(t)
+
+
+# --- server -------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    workflows: Annotated[Path | None, typer.Option(help="Workflows directory.")] = None,
+) -> None:
+    """Run the server: webhooks, API and the engine, in one process."""
+    import uvicorn  # noqa: PLC0415 - heavy, and only this command needs it
+
+    from tidegate.app import create_app  # noqa: PLC0415 - the CLI's client commands stay light
+
+    overrides: dict[str, Any] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    if workflows:
+        overrides["workflows"] = workflows
+    cfg = load_settings(**overrides)
+    db = local_db(cfg)
+    first = bootstrap(cfg, db)
+    db.dispose()
+    err.print(f"Tidegate on {cfg.base_url} — workflows from {cfg.workflows.resolve()}")
+    if first:
+        err.print("First start: created an admin API token and one webhook per source.")
+        for source, url in first.hooks.items():
+            err.print(f"  POST {source} webhooks to: {url}")
+        err.print(f"  Saved (owner-only) in {cfg.data_dir / 'credentials.json'}")
+    else:
+        err.print("Webhook URLs: `tidegate hook create SOURCE` prints a new one.")
+    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="warning")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema to this version."""
+    cfg = settings()
+    db = Database(cfg.db_url)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(db.engine)
+    out.print("database is up to date")
+
+
+# --- workflows ----------------------------------------------------------------------
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or directories.")] = None,
+) -> None:
+    """Check workflow files; print each problem as file:line:column and exit 1 on any."""
+    targets = paths or [settings().workflows]
+    files: list[Path] = []
+    for target in targets:
+        if target.is_dir():
+            files.extend(sorted([*target.glob("*.yaml"), *target.glob("*.yml")]))
+        elif target.exists():
+            files.append(target)
+        else:
+            raise fail(f"{target}: no such file or directory")
+    problems = 0
+    for path in files:
+        try:
+            load_workflow(path)
+        except WorkflowInvalid as exc:
+            for problem in exc.problems:
+                err.print(str(problem), highlight=False, markup=False)
+                problems += 1
+        else:
+            out.print(f"{path}: ok", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schema() -> None:
+    """Print the workflow file JSON Schema."""
+    print_json(workflow_json_schema())
+
+
+# --- hooks and tokens (on the database: they bootstrap access) --------------------
+
+
+@hook_app.command("create")
+def hook_create(
+    source: Annotated[str, typer.Argument(help=f"One of: {', '.join(sorted(SOURCES))}")],
+    name: Annotated[str, typer.Option(help="A name to recognise it by.")] = "",
+) -> None:
+    """Create a webhook endpoint and print its URL (shown once: it holds the secret)."""
+    if source not in SOURCES:
+        raise fail(f"unknown source {source!r}; known: {', '.join(sorted(SOURCES))}")
+    cfg = settings()
+    db = local_db(cfg)
+    token = new_token("tgh_")
+    with db.session() as session:
+        hook = credentials.create_hook(session, source, name or source, token)
+    out.print(f"{cfg.base_url}/hooks/{source}/{token}", highlight=False, soft_wrap=True)
+    err.print(f"hook {hook.id} created; the URL is shown only now.")
+
+
+@hook_app.command("list")
+def hook_list(as_json: JsonFlag = False) -> None:
+    """List live webhook endpoints."""
+    db = local_db(settings())
+    with db.session() as session:
+        rows = [
+            {"id": h.id, "source": h.source, "name": h.name, "created_at": h.created_at.isoformat()}
+            for h in credentials.list_hooks(session)
+        ]
+    print_json(rows) if as_json else table(rows, ["id", "source", "name", "created_at"])
+
+
+@hook_app.command("revoke")
+def hook_revoke(hook_id: str) -> None:
+    """Revoke a webhook endpoint: its URL answers 404 from now on."""
+    db = local_db(settings())
+    with db.session() as session:
+        row = credentials.revoke_hook(session, hook_id)
+    if row is None:
+        raise fail(f"hook {hook_id} does not exist")
+    out.print(f"hook {hook_id} revoked")
+
+
+@token_app.command("create")
+def token_create(
+    user: str,
+    role: Annotated[str, typer.Option(help="admin, approver or viewer")] = "viewer",
+) -> None:
+    """Create an API token for USER and print it (shown once)."""
+    if role not in ROLES:
+        err.print(f"error: role must be one of {', '.join(ROLES)}")
+        raise typer.Exit(2)
+    db = local_db(settings())
+    token = new_token("tga_")
+    with db.session() as session:
+        credentials.create_api_token(session, user, role, token)
+    out.print(token, highlight=False)
+
+
+# --- reading --------------------------------------------------------------------
+
+
+@app.command()
+def events(as_json: JsonFlag = False, limit: int = 20) -> None:
+    """Recent events."""
+    rows = call(client().get, "/api/v1/events", limit=limit)
+    if as_json:
+        print_json(rows)
+    else:
+        table(rows, ["id", "source", "repository", "tag", "run_count", "received_at"])
+
+
+@app.command()
+def runs(
+    as_json: JsonFlag = False,
+    status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
+    limit: int = 20,
+) -> None:
+    """Recent runs."""
+    rows = call(client().get, "/api/v1/runs", limit=limit, status=status)
+    if as_json:
+        print_json(rows)
+    else:
+        table(rows, ["id", "workflow_name", "status", "image", "created_at"])
+
+
+run_app = typer.Typer(no_args_is_help=True, help="One run.")
+app.add_typer(run_app, name="run")
+
+
+@run_app.command("show")
+def run_show(run_id: str, as_json: JsonFlag = False) -> None:
+    """A run: its jobs, steps, approvals and deliveries."""
+    run = call(client().get, f"/api/v1/runs/{run_id}")
+    if as_json:
+        print_json(run)
+        return
+    out.print(f"[bold]{run['id']}[/bold] {run['workflow_name']} — {run['status']}")
+    out.print(f"image {run['image']}", highlight=False)
+    if run["error"]:
+        out.print(f"error: {run['error']}", highlight=False)
+    table(run["steps"], ["job_id", "index", "name", "status", "attempts", "exit_code"])
+    for approval in run["approvals"]:
+        out.print(f"approval {approval['id']} ({approval['job_id']}): {approval['status']}")
+
+
+@app.command()
+def logs(
+    run_id: str,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream until the run ends.")] = False,
+) -> None:
+    """A run's output."""
+    api = client()
+    if not follow:
+        sys.stdout.write(call(api.get, f"/api/v1/runs/{run_id}/logs"))
+        return
+    try:
+        for event, data in api.stream_events(f"/api/v1/runs/{run_id}/logs?follow=1"):
+            if event == "end":
+                err.print(f"run {data['status']}")
+                return
+            line = f"{data['ts']} {data['job']}#{data['step']} {data['stream']}: {data['text']}"
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+    except ApiError as exc:
+        raise fail(exc.message) from exc
+
+
+# --- acting ---------------------------------------------------------------------
+
+
+def _approval_id(api: ApiClient, ref: str) -> str:
+    if not ref.startswith("run_"):
+        return ref
+    run = call(api.get, f"/api/v1/runs/{ref}")
+    pending = [a for a in run["approvals"] if a["status"] == "pending"]
+    if len(pending) != 1:
+        raise fail(f"run {ref} has {len(pending)} pending approvals; name one by its id")
+    return str(pending[0]["id"])
+
+
+def _decide(ref: str, decision: str, comment: str) -> None:
+    api = client()
+    approval_id = _approval_id(api, ref)
+    result = call(api.post, f"/api/v1/approvals/{approval_id}/{decision}", {"comment": comment})
+    out.print(f"approval {approval_id}: {result['status']}")
+
+
+CommentOption = Annotated[str, typer.Option(help="Why.")]
+
+
+@app.command()
+def approve(ref: Annotated[str, typer.Argument(help="A run id or an approval id.")], comment: CommentOption = "") -> None:
+    """Approve a waiting run."""
+    _decide(ref, "approve", comment)
+
+
+@app.command()
+def reject(ref: Annotated[str, typer.Argument(help="A run id or an approval id.")], comment: CommentOption = "") -> None:
+    """Reject a waiting run."""
+    _decide(ref, "reject", comment)
+
+
+@app.command()
+def cancel(run_id: str) -> None:
+    """Cancel a run; its finally steps still run."""
+    call(client().post, f"/api/v1/runs/{run_id}/cancel")
+    out.print(f"run {run_id}: cancelling")
+
+
+@app.command()
+def rerun(run_id: str) -> None:
+    """Run a finished run's workflow snapshot again for the same event."""
+    result = call(client().post, f"/api/v1/runs/{run_id}/rerun")
+    out.print(" ".join(result["runs"]))
+
+
+@app.command()
+def replay(event_id: str) -> None:
+    """Match a stored event against the current workflows again."""
+    result = call(client().post, f"/api/v1/events/{event_id}/replay")
+    out.print(" ".join(result["runs"]) or "no workflow matches")
+
+
+@app.command()
+def simulate(
+    source: Annotated[str, typer.Argument(help="dockerhub or registry")],
+    reference: Annotated[str, typer.Argument(metavar="REPO:TAG")],
+    hook_url: Annotated[str | None, typer.Option(help="The webhook URL (default: the first-start hook).")] = None,
+    callback_url: Annotated[str, typer.Option(help="Docker Hub only: a callback_url to include.")] = "",
+    wait: Annotated[bool, typer.Option(help="Wait for the runs to finish.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Send a realistic sample webhook to a running server."""
+    if source not in PAYLOADS:
+        err.print(f"error: simulate knows {', '.join(PAYLOADS)}")
+        raise typer.Exit(2)
+    cfg = settings()
+    if hook_url is None:
+        first = read_credentials(cfg)
+        hook_url = first.hooks.get(source) if first else None
+        if not hook_url:
+            raise fail("no hook URL: pass --hook-url (from `tidegate hook create`)")
+    if source == "dockerhub":
+        body = dockerhub_payload(reference, callback_url=callback_url)
+    else:
+        body = registry_payload(reference)
+    api = client()
+    result = call(api.post_raw, hook_url, body, CONTENT_TYPES[source])
+    if wait:
+        for run_id in result["runs"]:
+            _wait(api, run_id)
+    if as_json:
+        print_json(result)
+    else:
+        out.print(f"events: {' '.join(result['events']) or '-'}  runs: {' '.join(result['runs']) or '-'}")
+
+
+def _wait(api: ApiClient, run_id: str, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = call(api.get, f"/api/v1/runs/{run_id}")
+        if run["status"] in ("succeeded", "failed", "cancelled", "timed_out"):
+            err.print(f"{run_id}: {run['status']}")
+            return
+        time.sleep(0.5)
+    raise fail(f"{run_id} did not finish in {timeout:g}s")
+
+
+def main() -> None:
+    try:
+        app()
+    except TidegateError as exc:
+        err.print(f"error: {exc.message}")
+        sys.exit(1)

@@ -1,0 +1,135 @@
+"""Settings: `tidegate.toml` and `TIDEGATE_*` environment variables (DESIGN.md, Configuration).
+
+Built once by the entry points and passed down; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from tidegate.security.allowlist import DOCKERHUB_CALLBACK_HOSTS
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything a Tidegate process needs to know about its surroundings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TIDEGATE_", toml_file="tidegate.toml", extra="ignore"
+    )
+
+    data_dir: Path = Path(".tidegate")
+    database_url: str = ""  # empty: SQLite in data_dir
+    workflows: Path = Path("workflows")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""  # empty: http://host:port
+    callback_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DOCKERHUB_CALLBACK_HOSTS)
+    )
+    notify_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = 1024 * 1024
+    docker_host: str = ""
+    # Step defaults
+    step_timeout: float = 3600.0
+    kill_grace: float = 5.0
+    callback_attempts: int = 5
+    callback_backoff: float = 1.0
+    outbound_timeout: float = 10.0
+    # Secrets exposed to workflows as `secrets.NAME`: TIDEGATE_SECRET_<NAME> variables.
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    # Approver groups: `group:NAME` in an approval's `approvers` means these users.
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    # Engine
+    executor_id: str = "local"
+    max_threads: int = 32
+    run_engine: bool = True  # `serve` with false answers HTTP only, for scale-out
+    # CLI client
+    url: str = "http://127.0.0.1:8080"
+    token: SecretStr | None = None
+
+    @field_validator("callback_allowed_hosts", "notify_allowed_hosts", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def db_url(self) -> str:
+        """Tidegate's own tables."""
+        if self.database_url:
+            return _sqlalchemy_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'tidegate.db').resolve()}"
+
+    @property
+    def system_db_url(self) -> str:
+        """DBOS's tables: the same Postgres database, or a second SQLite file.
+
+        SQLite allows one writer at a time; keeping DBOS's checkpoints in their own file
+        stops them queueing behind webhook intake.
+        """
+        if self.database_url:
+            return _sqlalchemy_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'dbos.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+
+def _sqlalchemy_url(url: str) -> str:
+    # Users write postgresql://; SQLAlchemy needs the psycopg 3 driver named.
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def host_environment() -> dict[str, str]:
+    """The server's environment, for the engine to pick what host steps inherit."""
+    return dict(os.environ)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings, collecting `TIDEGATE_SECRET_*` variables into `secrets`.
+
+    The one place that reads the environment.
+    """
+    secrets = {
+        key.removeprefix("TIDEGATE_SECRET_"): SecretStr(value)
+        for key, value in os.environ.items()
+        if key.startswith("TIDEGATE_SECRET_")
+    }
+    settings = Settings(**overrides)
+    if secrets and not overrides.get("secrets"):
+        settings.secrets = {**secrets, **settings.secrets}
+    return settings

@@ -1,0 +1,75 @@
+"""What a step sees: the expression contexts and the environment variables of DESIGN.md."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tidegate.events.model import ImageEvent
+
+
+def event_context(event: ImageEvent) -> dict[str, Any]:
+    """`event.*` in expressions: the ImageEvent's fields as strings, plus `image`."""
+    return {
+        "id": event.id,
+        "source": event.source,
+        "delivery_id": event.delivery_id,
+        "registry": event.registry,
+        "repository": event.repository,
+        "tag": event.tag,
+        "digest": event.digest,
+        "media_type": event.media_type,
+        "pusher": event.pusher,
+        "pushed_at": event.pushed_at.isoformat() if event.pushed_at else "",
+        "callback_url": event.callback_url,
+        "image": event.image,
+    }
+
+
+def expression_context(
+    *,
+    event: ImageEvent,
+    run: Mapping[str, Any],
+    jobs: Mapping[str, str],
+    env: Mapping[str, str],
+    secrets: Mapping[str, str],
+) -> dict[str, Any]:
+    return {
+        "event": event_context(event),
+        "run": dict(run),
+        "jobs": {job_id: {"status": status} for job_id, status in jobs.items()},
+        "env": dict(env),
+        "secrets": dict(secrets),
+    }
+
+
+def step_variables(event: ImageEvent, run_id: str, run_url: str) -> dict[str, str]:
+    """TIDEGATE_* for every step, and the Jenkins plugin's DOCKER_TRIGGER_* for old scripts."""
+    repo_name = event.repository
+    if event.source == "dockerhub" and repo_name.startswith("library/"):
+        # The Jenkins plugin saw official images without the library/ prefix.
+        repo_name = repo_name.removeprefix("library/")
+    return {
+        "TIDEGATE_IMAGE": event.image,
+        "TIDEGATE_REGISTRY": event.registry,
+        "TIDEGATE_REPOSITORY": event.repository,
+        "TIDEGATE_TAG": event.tag,
+        "TIDEGATE_DIGEST": event.digest,
+        "TIDEGATE_PUSHER": event.pusher,
+        "TIDEGATE_SOURCE": event.source,
+        "TIDEGATE_RUN_ID": run_id,
+        "TIDEGATE_RUN_URL": run_url,
+        "DOCKER_TRIGGER_REPO_NAME": repo_name,
+        "DOCKER_TRIGGER_TAG": event.tag,
+        "DOCKER_TRIGGER_PUSHER": event.pusher,
+        "DOCKER_TRIGGER_DOCKER_HUB_HOST": event.registry,
+    }
+
+
+# Host variables a shell step inherits; the rest of the server's environment (database
+# URLs, tokens, TIDEGATE_SECRET_*) stays out of reach of user scripts.
+INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL")
+
+
+def host_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    return {key: environ[key] for key in INHERITED if key in environ}

@@ -1,0 +1,237 @@
+"""The units of work the durable workflows checkpoint: each function here is one step.
+
+Nothing here imports DBOS; `durable.py` decides what is a step and in which order.
+Every function is safe to run again after a crash: state changes are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import traceback
+from datetime import UTC, datetime
+from typing import Any
+
+from tidegate.engine.loaded import FINALLY, load_run, load_run_async
+from tidegate.engine.logsink import LogSink
+from tidegate.engine.runtime import Runtime, get_runtime
+from tidegate.engine.stepctx import expr_context, make_step_context
+from tidegate.engine.steps import STEP_KINDS
+from tidegate.errors import ExpressionError, StepFailed
+from tidegate.store import runs as store_runs
+from tidegate.workflows import compile_condition
+
+FINAL = store_runs.FINAL
+CANCEL_POLL_SECONDS = 0.5
+
+
+def begin_run(run_id: str) -> dict[str, Any]:
+    """Mark the run started and lay out its jobs; returns the plan the workflow follows."""
+    runtime = get_runtime()
+    loaded = load_run(runtime, run_id)
+    jobs = {job_id: list(job.needs) for job_id, job in loaded.workflow.jobs.items()}
+    with runtime.db.session() as session:
+        store_runs.ensure_jobs(session, run_id, jobs)
+        store_runs.set_run_status(session, run_id, "running")
+    return {
+        "jobs": [[job_id, needs] for job_id, needs in jobs.items()],
+        "finally": [step.retries for step in loaded.workflow.finally_],
+    }
+
+
+def job_plan(run_id: str, job_id: str) -> dict[str, Any]:
+    loaded = load_run(get_runtime(), run_id)
+    job = loaded.workflow.jobs[job_id]
+    return {
+        "needs": list(job.needs),
+        "approval": job.approval is not None,
+        "retries": [step.retries for step in job.steps],
+    }
+
+
+def decide_job(run_id: str, job_id: str, needs: dict[str, str]) -> str:
+    """ "run", "skipped" or "cancelled": whether the job's steps should start at all."""
+    runtime = get_runtime()
+    loaded = load_run(runtime, run_id)
+    job = loaded.workflow.jobs[job_id]
+    with runtime.db.session() as session:
+        cancelled = store_runs.cancel_requested(session, run_id)
+    if cancelled:
+        verdict = "cancelled"
+    elif job.if_:
+        ctx = expr_context(runtime, loaded, {**loaded.job_statuses, **needs}, "running")
+        try:
+            verdict = "run" if compile_condition(job.if_).evaluate(ctx) else "skipped"
+        except ExpressionError as exc:
+            _record_job_error(runtime, run_id, job_id, f"if: {exc}")
+            verdict = "failed"
+    else:
+        verdict = "run" if all(s == "succeeded" for s in needs.values()) else "skipped"
+    with runtime.db.session() as session:
+        if verdict == "run":
+            store_runs.set_job_status(session, run_id, job_id, "running")
+        else:
+            store_runs.set_job_status(session, run_id, job_id, verdict)
+    return verdict
+
+
+def _record_job_error(runtime: Runtime, run_id: str, job_id: str, message: str) -> None:
+    with runtime.db.session() as session:
+        store_runs.upsert_step(
+            session, run_id, job_id, 0, name="if", kind="if", status="failed", error=message
+        )
+
+
+def finish_job(run_id: str, job_id: str, status: str) -> str:
+    with get_runtime().db.session() as session:
+        store_runs.set_job_status(session, run_id, job_id, status)
+    return status
+
+
+def job_status_from_steps(statuses: list[str]) -> str:
+    """A job's status from its steps' (continue_on_error already folded in)."""
+    for bad in ("cancelled", "timed_out", "failed"):
+        if bad in statuses:
+            return bad
+    return "succeeded"
+
+
+def conclude(run_id: str, job_statuses: dict[str, str], engine_error: bool) -> str:
+    """The run's status before `finally` (what `run.status` shows there)."""
+    runtime = get_runtime()
+    with runtime.db.session() as session:
+        cancelled = store_runs.cancel_requested(session, run_id)
+    values = set(job_statuses.values())
+    if cancelled or "cancelled" in values:
+        return "cancelled"
+    if "timed_out" in values:
+        return "timed_out"
+    if "failed" in values or engine_error:
+        return "failed"
+    return "succeeded"
+
+
+def finish_run(run_id: str, status: str, engine_error: bool, error: str) -> str:
+    with get_runtime().db.session() as session:
+        store_runs.set_run_status(
+            session, run_id, status, error=error or None, engine_error=engine_error
+        )
+    return status
+
+
+async def execute_step(
+    run_id: str,
+    job_id: str,
+    index: int,
+    attempt: int,
+    job_failed: bool,
+    run_status: str,
+    engine_error: bool,
+) -> str:
+    """One attempt of one step. Returns its status; never raises for the user's failure."""
+    runtime = get_runtime()
+    loaded = await load_run_async(runtime, run_id)
+    workflow = loaded.workflow
+    if job_id == FINALLY:
+        step, job_env = workflow.finally_[index], {}
+    else:
+        job = workflow.jobs[job_id]
+        step, job_env = job.steps[index], dict(job.env)
+    name = step.display_name
+    ctx = expr_context(runtime, loaded, loaded.job_statuses, run_status)
+    sink = LogSink(runtime.db, run_id, job_id, index, runtime.secret_values())
+
+    def record(status: str, **fields: Any) -> None:
+        with runtime.db.session() as session:
+            store_runs.upsert_step(
+                session, run_id, job_id, index, name=name, kind=step.kind, status=status, **fields
+            )
+
+    def cancelled() -> bool:
+        if run_id in runtime.cancelled:
+            return True
+        with runtime.db.session() as session:
+            return store_runs.cancel_requested(session, run_id)
+
+    if job_id != FINALLY and await asyncio.to_thread(cancelled):
+        await asyncio.to_thread(record, "cancelled")
+        return "cancelled"
+    try:
+        if step.if_:
+            run_it = compile_condition(step.if_).evaluate(
+                {**ctx, "job": {"status": "failed" if job_failed else "running"}}
+            )
+        else:
+            run_it = job_id == FINALLY or not job_failed
+    except ExpressionError as exc:
+        await asyncio.to_thread(record, "failed", error=f"if: {exc}")
+        return "failed"
+    if not run_it:
+        await asyncio.to_thread(record, "skipped")
+        return "skipped"
+
+    await asyncio.to_thread(
+        record, "running", attempts=attempt, started_at=datetime.now(UTC), error=""
+    )
+
+    cancel = asyncio.Event()
+
+    async def watch() -> None:
+        # Cancellation may come from another process: poll the database as well.
+        while not cancel.is_set():
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
+            await sink.flush()
+            if job_id != FINALLY and await asyncio.to_thread(cancelled):
+                cancel.set()
+
+    watcher = asyncio.create_task(watch())
+    status, error = "succeeded", ""
+    notes: dict[str, Any] = {}
+    try:
+        step_ctx = make_step_context(
+            runtime,
+            loaded,
+            job_id=job_id,
+            index=index,
+            spec=step.spec,
+            job_env=job_env,
+            step_env=dict(step.env),
+            run_status=run_status,
+            engine_error=engine_error,
+            timeout=step.timeout,
+            log=sink.write,
+            cancel=cancel,
+        )
+        notes = step_ctx.notes
+        if attempt > 1:
+            await step_ctx.info(f"attempt {attempt}")
+        await STEP_KINDS[step.kind].execute(step_ctx)
+    except StepFailed as exc:
+        status, error = exc.status, exc.message
+        await sink.write("system", f"step {status}: {exc.message}")
+    except ExpressionError as exc:
+        status, error = "failed", str(exc)
+        await sink.write("system", f"step failed: {exc}")
+    except Exception as exc:  # our failure, not the user's: keep the trace for operators
+        status, error = "failed", f"engine error: {exc!r}"
+        await sink.write("system", f"engine error: {exc!r}")
+        for line in traceback.format_exc().splitlines():
+            await sink.write("system", line)
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        await sink.flush()
+    if status == "failed" and step.continue_on_error:
+        await sink.write("system", "continue_on_error: the job goes on")
+        await sink.flush()
+        status = "succeeded"
+        error = f"failed (continue_on_error): {error}"
+    await asyncio.to_thread(
+        record,
+        status,
+        error=error,
+        exit_code=notes.get("exit_code"),
+        finished_at=datetime.now(UTC),
+    )
+    return status

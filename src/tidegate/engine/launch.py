@@ -1,0 +1,60 @@
+"""Starting and stopping DBOS for this process."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from dbos import DBOS, DBOSConfig
+
+from tidegate.config import Settings
+
+# Bumped only when the shape of the durable workflows changes incompatibly. DBOS
+# recovers only workflows of its own application version; a fixed one lets a new
+# Tidegate release finish the runs an older one started.
+ENGINE_VERSION = "tidegate-engine-1"
+SERIAL_QUEUE = "tidegate-serial"
+
+
+def _sqlite_path(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def _prepare_sqlite(url: str) -> None:
+    # DBOS leaves its SQLite file in rollback-journal mode; WAL (persisted in the file)
+    # is several times faster for concurrent starts (DESIGN.md, measured facts).
+    path = _sqlite_path(url)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+
+
+def _dbos_url(settings: Settings) -> str:
+    url = settings.system_db_url
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def launch(settings: Settings) -> None:
+    """Configure and launch DBOS; recovers this executor's unfinished workflows."""
+    # The workflow functions register themselves with DBOS on import.
+    from tidegate.engine import durable  # noqa: F401, PLC0415
+
+    url = _dbos_url(settings)
+    if url.startswith("sqlite"):
+        _prepare_sqlite(url)
+    config: DBOSConfig = {
+        "name": "tidegate",
+        "system_database_url": url,
+        "application_version": ENGINE_VERSION,
+        "executor_id": settings.executor_id,
+        "max_executor_threads": settings.max_threads,
+        "log_level": "WARNING",
+        "notification_listener_polling_interval_sec": 0.2,
+    }
+    DBOS(config=config)
+    DBOS.launch()
+    DBOS.register_queue(SERIAL_QUEUE, partition_concurrency=1, polling_interval_sec=0.2)
+
+
+def shutdown() -> None:
+    DBOS.destroy(destroy_registry=False)

@@ -1,0 +1,58 @@
+"""The services a running workflow needs, set once per process before DBOS launches.
+
+DBOS workflow functions are module-level and re-entered on recovery with only their
+arguments, so the process-wide services they use live here.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tidegate.config import Settings
+from tidegate.executors.base import Executor
+from tidegate.security.allowlist import AllowList
+from tidegate.store.db import Database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    executors: dict[str, Executor]
+    callback_allow: AllowList
+    notify_allow: AllowList
+    # The part of the server's environment host steps inherit (see context.INHERITED).
+    host_env: dict[str, str] = field(default_factory=dict)
+    # Runs whose cancellation this process asked for: steps poll this beside the database.
+    cancelled: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def workspaces(self) -> Path:
+        return self.settings.data_dir / "workspaces"
+
+    @property
+    def step_cwd(self) -> Path:
+        """Host steps start beside the workflows directory, where a project keeps `ci/`."""
+        return self.settings.workflows.resolve().parent
+
+    def secret_values(self) -> list[str]:
+        return [
+            s.get_secret_value() for s in self.settings.secrets.values() if s.get_secret_value()
+        ]
+
+
+_runtime: Runtime | None = None
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    global _runtime
+    _runtime = runtime
+
+
+def get_runtime() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("the engine runtime is not configured")
+    return _runtime

@@ -1,0 +1,138 @@
+"""What the API and CLI ask of the engine: start, cancel, re-run, replay, decide."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import structlog
+from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
+
+from tidegate.engine import approval, durable
+from tidegate.engine.launch import SERIAL_QUEUE
+from tidegate.engine.planner import plan_runs
+from tidegate.engine.runtime import Runtime
+from tidegate.errors import Conflict, NotFound
+from tidegate.store import events as store_events
+from tidegate.store import runs as store_runs
+from tidegate.store.models import Run
+from tidegate.workflows import LoadedWorkflow
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Started:
+    run_id: str
+    concurrency_key: str | None
+
+
+async def start_run(run_id: str, concurrency_key: str | None) -> None:
+    """Start a run's workflow; its id is the run id, so a second start is a no-op."""
+    with SetWorkflowID(run_id):
+        if concurrency_key:
+            queue = await asyncio.to_thread(DBOS.retrieve_queue, SERIAL_QUEUE)
+            if queue is None:
+                raise RuntimeError(f"queue {SERIAL_QUEUE} is not registered")
+            with SetEnqueueOptions(queue_partition_key=concurrency_key):
+                await queue.enqueue_async(durable.run_workflow, run_id)
+        else:
+            await DBOS.start_workflow_async(durable.run_workflow, run_id)
+
+
+async def start_runs(runs: list[Started]) -> None:
+    for run in runs:
+        try:
+            await start_run(run.run_id, run.concurrency_key)
+        except Exception:  # the run stays queued; `resume_queued` starts it at the next launch
+            log.exception("run.start_failed", run_id=run.run_id)
+
+
+async def resume_queued(runtime: Runtime) -> int:
+    """Start runs committed but never started (a crash between answer and start)."""
+
+    def queued() -> list[Started]:
+        with runtime.db.session() as session:
+            return [
+                Started(run.id, run.concurrency_key)
+                for run in store_runs.runs_with_status(session, ["queued"])
+            ]
+
+    pending = await asyncio.to_thread(queued)
+    await start_runs(pending)
+    return len(pending)
+
+
+def cancel_run(runtime: Runtime, run_id: str) -> list[tuple[str, str]]:
+    """Ask a run to stop. Returns the (run, job) approvals to wake; finally steps still run."""
+    with runtime.db.session() as session:
+        run = store_runs.get_run(session, run_id)
+        if run is None:
+            raise NotFound(f"run {run_id} does not exist")
+        if not store_runs.request_cancel(session, run_id):
+            raise Conflict(f"run {run_id} has already finished ({run.status})")
+    with runtime.lock:
+        runtime.cancelled.add(run_id)
+    return [(row.run_id, row.job_id) for row in approval.cancel_pending(runtime, run_id)]
+
+
+async def cancel(runtime: Runtime, run_id: str) -> None:
+    for run, job in await asyncio.to_thread(cancel_run, runtime, run_id):
+        await durable.wake_approval(run, job, "cancelled")
+
+
+def _copy_run(runtime: Runtime, run_id: str) -> Started:
+    with runtime.db.session() as session:
+        old = store_runs.get_run(session, run_id)
+        if old is None:
+            raise NotFound(f"run {run_id} does not exist")
+        if old.status not in store_runs.FINAL:
+            raise Conflict(f"run {run_id} is still {old.status}")
+        run = store_runs.new_run(
+            event_id=old.event_id,
+            workflow_name=old.workflow_name,
+            workflow_file=old.workflow_file,
+            workflow_text=old.workflow_text,
+            workflow_digest=old.workflow_digest,
+            concurrency_key=old.concurrency_key,
+            image=old.image,
+            trigger="rerun",
+            rerun_of=old.id,
+        )
+        session.add(run)
+    return Started(run.id, run.concurrency_key)
+
+
+async def rerun(runtime: Runtime, run_id: str) -> str:
+    """A new run of the same workflow snapshot for the same event."""
+    started = await asyncio.to_thread(_copy_run, runtime, run_id)
+    await start_runs([started])
+    return started.run_id
+
+
+def _replan(runtime: Runtime, event_id: str, workflows: dict[str, LoadedWorkflow]) -> list[Run]:
+    with runtime.db.session() as session:
+        row = store_events.get_event(session, event_id)
+        if row is None:
+            raise NotFound(f"event {event_id} does not exist")
+        runs = plan_runs(session, store_events.to_image_event(row), workflows, trigger="replay")
+        row.run_count += len(runs)
+    return runs
+
+
+async def replay(
+    runtime: Runtime, event_id: str, workflows: dict[str, LoadedWorkflow]
+) -> list[str]:
+    """Match a stored event against today's workflows again and start what matches."""
+    runs = await asyncio.to_thread(_replan, runtime, event_id, workflows)
+    await start_runs([Started(run.id, run.concurrency_key) for run in runs])
+    return [run.id for run in runs]
+
+
+async def decide(
+    runtime: Runtime, approval_id: str, user: str, decision: str, comment: str
+) -> approval.Decision:
+    result = await asyncio.to_thread(approval.decide, runtime, approval_id, user, decision, comment)
+    if result.settled:
+        await durable.wake_approval(result.approval.run_id, result.approval.job_id, result.settled)
+    return result

@@ -1,0 +1,74 @@
+"""`callback:` report the run's result to the registry (Docker Hub's `callback_url`).
+
+A failure to deliver is logged and recorded, never turned into a failed step: the
+callback reports the run's result, it must not change it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tidegate.engine.steps.base import StepContext
+from tidegate.pushback.callback import callback_payload, deliver_callback, redact_url
+from tidegate.store.deliveries import already_delivered, record_delivery
+
+STATUS_TEXT = {
+    "succeeded": "passed",
+    "failed": "failed",
+    "timed_out": "timed out",
+    "cancelled": "was cancelled",
+}
+
+
+class CallbackStep:
+    name = "callback"
+
+    async def execute(self, ctx: StepContext) -> None:
+        spec = ctx.spec
+        url = ctx.render(spec.url) if spec.url else ctx.event.callback_url
+        if not url:
+            await ctx.info("no callback_url on this event: nothing to report")
+            return
+        target = redact_url(url)
+        db = ctx.runtime.db
+
+        def delivered_before() -> bool:
+            with db.session() as session:
+                return already_delivered(session, ctx.run_id, "callback", target)
+
+        # A crash between delivery and the engine's checkpoint replays this step:
+        # the delivery record keeps the registry from hearing about the run twice.
+        if await asyncio.to_thread(delivered_before):
+            await ctx.info(f"callback to {target} already delivered")
+            return
+        status = "engine_error" if ctx.engine_error else ctx.run_status
+        description = f"{ctx.event.repository}:{ctx.event.tag} {STATUS_TEXT.get(ctx.run_status, 'errored')} in Tidegate"
+        payload = callback_payload(status, description, ctx.run_url)
+        settings = ctx.runtime.settings
+        result = await deliver_callback(
+            url,
+            payload,
+            ctx.runtime.callback_allow,
+            timeout=settings.outbound_timeout,
+            attempts=settings.callback_attempts,
+            backoff=settings.callback_backoff,
+        )
+
+        def record() -> None:
+            with db.session() as session:
+                record_delivery(
+                    session,
+                    run_id=ctx.run_id,
+                    kind="callback",
+                    target=target,
+                    delivered=result.delivered,
+                    attempts=result.attempts,
+                    status_code=result.status,
+                    error=result.error or "",
+                )
+
+        await asyncio.to_thread(record)
+        if result.delivered:
+            await ctx.info(f"callback {payload['state']} delivered to {target}")
+        else:
+            await ctx.info(f"callback to {target} not delivered: {result.error}")

@@ -1,0 +1,1 @@
+"""Persistence: the only package that builds SQL. One module per aggregate, explicit sessions."""

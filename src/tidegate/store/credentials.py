@@ -1,0 +1,76 @@
+"""Webhook tokens and API tokens: created, looked up by hash, revoked."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tidegate.security.tokens import hash_token
+from tidegate.store.ids import new_id
+from tidegate.store.models import ApiToken, Hook, utcnow
+
+ROLES = ("viewer", "approver", "admin")
+
+
+def create_hook(session: Session, source: str, name: str, token: str) -> Hook:
+    hook = Hook(id=new_id("hk"), source=source, name=name, token_hash=hash_token(token))
+    session.add(hook)
+    session.flush()
+    return hook
+
+
+def find_hook(session: Session, source: str, token: str) -> Hook | None:
+    """The live hook for this token and source, else None.
+
+    The lookup is by the token's SHA-256: an equality on a hash leaks nothing about
+    the token's bytes, so timing reveals nothing an attacker can use.
+    """
+    hook = session.scalar(select(Hook).where(Hook.token_hash == hash_token(token)))
+    if hook is None or hook.revoked_at is not None or hook.source != source:
+        return None
+    return hook
+
+
+def list_hooks(session: Session, include_revoked: bool = False) -> list[Hook]:
+    query = select(Hook).order_by(Hook.created_at)
+    if not include_revoked:
+        query = query.where(Hook.revoked_at.is_(None))
+    return list(session.scalars(query))
+
+
+def revoke_hook(session: Session, hook_id: str) -> Hook | None:
+    hook = session.get(Hook, hook_id)
+    if hook is not None and hook.revoked_at is None:
+        hook.revoked_at = utcnow()
+    return hook
+
+
+def create_api_token(session: Session, user: str, role: str, token: str) -> ApiToken:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    row = ApiToken(id=new_id("tk"), user=user, role=role, token_hash=hash_token(token))
+    session.add(row)
+    session.flush()
+    return row
+
+
+def find_api_token(session: Session, token: str) -> ApiToken | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if row is None or row.revoked_at is not None:
+        return None
+    return row
+
+
+def list_api_tokens(session: Session) -> list[ApiToken]:
+    return list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.revoked_at.is_(None)).order_by(ApiToken.created_at)
+        )
+    )
+
+
+def revoke_api_token(session: Session, token_id: str) -> ApiToken | None:
+    row = session.get(ApiToken, token_id)
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row

@@ -1,0 +1,213 @@
+"""Tables. Plain declarative models: no behaviour beyond their columns."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite hands back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+TS = UTCDateTime()
+
+
+class Hook(Base):
+    """A webhook endpoint: a source and the hash of its secret token."""
+
+    __tablename__ = "hooks"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class ApiToken(Base):
+    """An API token: who it speaks for and with which role."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class Event(Base):
+    """A stored ImageEvent. (source, delivery_id) is unique: a redelivery is a no-op."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("source", "delivery_id", name="uq_events_delivery"),
+        Index("ix_events_received", "received_at"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    hook_id: Mapped[str | None] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(32))
+    delivery_id: Mapped[str] = mapped_column(String(200))
+    # `registry` is reserved by declarative classes; the column keeps the contract name.
+    registry_host: Mapped[str] = mapped_column("registry", String(255))
+    repository: Mapped[str] = mapped_column(String(255))
+    tag: Mapped[str] = mapped_column(String(128), default="")
+    digest: Mapped[str] = mapped_column(String(100), default="")
+    media_type: Mapped[str] = mapped_column(String(200), default="")
+    pusher: Mapped[str] = mapped_column(String(200), default="")
+    pushed_at: Mapped[datetime | None] = mapped_column(TS)
+    callback_url: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    run_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Run(Base):
+    """One workflow run for one event, with the workflow snapshot it started with."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_created", "created_at"),
+        Index("ix_runs_status", "status"),
+        Index("ix_runs_event", "event_id"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
+    workflow_name: Mapped[str] = mapped_column(String(200))
+    workflow_file: Mapped[str] = mapped_column(Text, default="")
+    workflow_text: Mapped[str] = mapped_column(Text)
+    workflow_digest: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    trigger: Mapped[str] = mapped_column(String(16), default="webhook")
+    rerun_of: Mapped[str | None] = mapped_column(String(40))
+    concurrency_key: Mapped[str | None] = mapped_column(String(255))
+    image: Mapped[str] = mapped_column(Text, default="")
+    digest: Mapped[str] = mapped_column(String(100), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    # True when Tidegate itself failed (not the user's step): the callback says "error".
+    engine_error: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(TS)
+    finished_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    needs: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime | None] = mapped_column(TS)
+    finished_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class Step(Base):
+    __tablename__ = "steps"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime | None] = mapped_column(TS)
+    finished_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class LogLine(Base):
+    __tablename__ = "log_lines"
+    __table_args__ = (Index("ix_log_lines_run", "run_id", "id"),)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    run_id: Mapped[str] = mapped_column(String(40))
+    job_id: Mapped[str] = mapped_column(String(100))
+    step_index: Mapped[int] = mapped_column(Integer)
+    ts: Mapped[datetime] = mapped_column(TS)
+    stream: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+
+
+class Approval(Base):
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_status", "status"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
+    job_id: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    approvers: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    required: Mapped[int] = mapped_column(Integer, default=1)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    deadline: Mapped[datetime | None] = mapped_column(TS)
+    decided_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class ApprovalDecision(Base):
+    __tablename__ = "approval_decisions"
+    __table_args__ = (UniqueConstraint("approval_id", "user", name="uq_decision_user"),)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    approval_id: Mapped[str] = mapped_column(ForeignKey("approvals.id"))
+    user: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class Delivery(Base):
+    """An outbound push-back attempt (callback or notification) and how it went."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_run", "run_id"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(Text)  # redacted
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(TS, default=utcnow)

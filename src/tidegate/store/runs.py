@@ -1,0 +1,173 @@
+"""Runs, their jobs and steps: the engine's record of what happened."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from tidegate.store.ids import new_id
+from tidegate.store.models import Job, Run, Step, utcnow
+
+FINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+
+
+def new_run(
+    *,
+    event_id: str,
+    workflow_name: str,
+    workflow_file: str,
+    workflow_text: str,
+    workflow_digest: str,
+    concurrency_key: str | None,
+    image: str,
+    trigger: str = "webhook",
+    rerun_of: str | None = None,
+) -> Run:
+    """A queued run, not yet added: the caller adds it in the event's transaction."""
+    return Run(
+        id=new_id("run"),
+        event_id=event_id,
+        workflow_name=workflow_name,
+        workflow_file=workflow_file,
+        workflow_text=workflow_text,
+        workflow_digest=workflow_digest,
+        concurrency_key=concurrency_key,
+        image=image,
+        trigger=trigger,
+        rerun_of=rerun_of,
+        status="queued",
+        created_at=utcnow(),
+    )
+
+
+def get_run(session: Session, run_id: str) -> Run | None:
+    return session.get(Run, run_id)
+
+
+def list_runs(
+    session: Session,
+    *,
+    limit: int = 50,
+    status: str | None = None,
+    event_id: str | None = None,
+    workflow: str | None = None,
+    before: str | None = None,
+) -> list[Run]:
+    query = select(Run).order_by(Run.id.desc()).limit(limit)
+    if status:
+        query = query.where(Run.status == status)
+    if event_id:
+        query = query.where(Run.event_id == event_id)
+    if workflow:
+        query = query.where(Run.workflow_name == workflow)
+    if before:
+        query = query.where(Run.id < before)
+    return list(session.scalars(query))
+
+
+def runs_with_status(session: Session, statuses: Iterable[str]) -> list[Run]:
+    return list(session.scalars(select(Run).where(Run.status.in_(list(statuses)))))
+
+
+def set_run_status(
+    session: Session,
+    run_id: str,
+    status: str,
+    *,
+    error: str | None = None,
+    engine_error: bool = False,
+) -> None:
+    """Move a run to `status`; a final status is never left again."""
+    values: dict[str, object] = {"status": status}
+    now = utcnow()
+    if status == "running":
+        values["started_at"] = func.coalesce(Run.started_at, now)
+    if status in FINAL:
+        values["finished_at"] = now
+    if error is not None:
+        values["error"] = error
+    if engine_error:
+        values["engine_error"] = True
+    session.execute(
+        update(Run).where(Run.id == run_id, Run.status.not_in(list(FINAL))).values(**values)
+    )
+
+
+def set_run_digest(session: Session, run_id: str, digest: str, image: str) -> None:
+    session.execute(update(Run).where(Run.id == run_id).values(digest=digest, image=image))
+
+
+def request_cancel(session: Session, run_id: str) -> bool:
+    """Mark a live run for cancellation; False when it has already finished."""
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status.not_in(list(FINAL)))
+        .values(cancel_requested=True)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def cancel_requested(session: Session, run_id: str) -> bool:
+    return bool(session.scalar(select(Run.cancel_requested).where(Run.id == run_id)))
+
+
+def ensure_jobs(session: Session, run_id: str, jobs: dict[str, list[str]]) -> None:
+    """Create the run's job rows once (a replayed workflow finds them there)."""
+    existing = set(session.scalars(select(Job.job_id).where(Job.run_id == run_id)))
+    for job_id, needs in jobs.items():
+        if job_id not in existing:
+            session.add(Job(run_id=run_id, job_id=job_id, needs=needs, status="queued"))
+
+
+def set_job_status(session: Session, run_id: str, job_id: str, status: str) -> None:
+    values: dict[str, object] = {"status": status}
+    if status == "running":
+        values["started_at"] = utcnow()
+    elif status not in ("queued", "waiting"):
+        values["finished_at"] = utcnow()
+    session.execute(update(Job).where(Job.run_id == run_id, Job.job_id == job_id).values(**values))
+
+
+def jobs_of(session: Session, run_id: str) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.run_id == run_id)))
+
+
+def steps_of(session: Session, run_id: str) -> list[Step]:
+    return list(
+        session.scalars(select(Step).where(Step.run_id == run_id).order_by(Step.job_id, Step.index))
+    )
+
+
+def upsert_step(
+    session: Session,
+    run_id: str,
+    job_id: str,
+    index: int,
+    *,
+    name: str,
+    kind: str,
+    status: str,
+    attempts: int | None = None,
+    exit_code: int | None = None,
+    error: str | None = None,
+    started_at: datetime | None = None,
+    finished_at: datetime | None = None,
+) -> None:
+    step = session.get(Step, (run_id, job_id, index))
+    if step is None:
+        step = Step(run_id=run_id, job_id=job_id, index=index, name=name, kind=kind)
+        session.add(step)
+    step.status = status
+    if attempts is not None:
+        step.attempts = attempts
+    if exit_code is not None:
+        step.exit_code = exit_code
+    if error is not None:
+        step.error = error
+    if started_at is not None:
+        step.started_at = started_at
+    if finished_at is not None:
+        step.finished_at = finished_at

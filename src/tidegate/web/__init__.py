@@ -1,0 +1,1 @@
+"""HTTP: the API routers, webhook intake and ops endpoints."""

@@ -1,0 +1,140 @@
+"""`/api/v1/runs`: runs, their logs (text or SSE), cancel and re-run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from tidegate.engine import service
+from tidegate.errors import NotFound
+from tidegate.store import events as store_events
+from tidegate.store import logs as store_logs
+from tidegate.store import runs as store_runs
+from tidegate.store.models import LogLine
+from tidegate.web.auth import Approver, Viewer
+from tidegate.web.schemas import RunDetail, RunOut, RunsStarted
+from tidegate.web.serialize import run_detail, run_out
+from tidegate.web.state import AppState, app_state
+
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+State = Annotated[AppState, Depends(app_state)]
+FOLLOW_POLL_SECONDS = 0.3
+
+
+@router.get("", response_model=list[RunOut])
+async def list_runs(
+    _caller: Viewer,
+    state: State,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    status: str | None = None,
+    event_id: str | None = None,
+    workflow: str | None = None,
+    before: str | None = None,
+) -> list[RunOut]:
+    def query() -> list[RunOut]:
+        with state.db.session() as session:
+            rows = store_runs.list_runs(
+                session,
+                limit=limit,
+                status=status,
+                event_id=event_id,
+                workflow=workflow,
+                before=before,
+            )
+            return [run_out(row, state.settings.base_url) for row in rows]
+
+    return await asyncio.to_thread(query)
+
+
+@router.get("/{run_id}", response_model=RunDetail)
+async def get_run(run_id: str, _caller: Viewer, state: State) -> RunDetail:
+    def query() -> RunDetail:
+        with state.db.session() as session:
+            row = store_runs.get_run(session, run_id)
+            if row is None:
+                raise NotFound(f"run {run_id} does not exist")
+            event = store_events.get_event(session, row.event_id)
+            assert event is not None  # noqa: S101 - a foreign key guarantees it
+            return run_detail(session, row, event, state.settings.base_url)
+
+    return await asyncio.to_thread(query)
+
+
+def format_line(line: LogLine) -> str:
+    stamp = line.ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    where = f"{line.job_id}#{line.step_index}"
+    return f"{stamp} {where} {line.stream}: {line.text}"
+
+
+def _lines(state: AppState, run_id: str, after: int) -> tuple[list[LogLine], str | None]:
+    with state.db.session() as session:
+        run = store_runs.get_run(session, run_id)
+        if run is None:
+            raise NotFound(f"run {run_id} does not exist")
+        return store_logs.lines_after(session, run_id, after), run.status
+
+
+@router.get(
+    "/{run_id}/logs",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}, "text/event-stream": {}}}},
+)
+async def logs(
+    run_id: str,
+    _caller: Viewer,
+    state: State,
+    follow: Annotated[
+        bool, Query(description="stream as server-sent events until the run ends")
+    ] = False,
+) -> PlainTextResponse | StreamingResponse:
+    """The run's output, one line per step output line, timestamped."""
+    lines, _status = await asyncio.to_thread(_lines, state, run_id, 0)
+    if not follow:
+        text = "".join(format_line(line) + "\n" for line in lines)
+        return PlainTextResponse(text)
+    return StreamingResponse(
+        _follow(state, run_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def _follow(state: AppState, run_id: str) -> AsyncIterator[str]:
+    after = 0
+    while True:
+        lines, status = await asyncio.to_thread(_lines, state, run_id, after)
+        for line in lines:
+            after = line.id
+            data = {
+                "id": line.id,
+                "ts": line.ts.isoformat(),
+                "job": line.job_id,
+                "step": line.step_index,
+                "stream": line.stream,
+                "text": line.text,
+            }
+            yield f"id: {line.id}\nevent: line\ndata: {json.dumps(data)}\n\n"
+        if not lines and status in store_runs.FINAL:
+            yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
+            return
+        if not lines:
+            await asyncio.sleep(FOLLOW_POLL_SECONDS)
+
+
+@router.post("/{run_id}/cancel", status_code=202, response_model=RunsStarted)
+async def cancel_run(run_id: str, _caller: Approver, state: State) -> RunsStarted:
+    """Stop a run: the running step is killed, approvals close, `finally` still runs."""
+    await service.cancel(state.runtime, run_id)
+    return RunsStarted(runs=[run_id])
+
+
+@router.post("/{run_id}/rerun", status_code=202, response_model=RunsStarted)
+async def rerun(run_id: str, _caller: Approver, state: State) -> RunsStarted:
+    """Run the same workflow snapshot for the same event again, as a new run."""
+    new_id = await service.rerun(state.runtime, run_id)
+    return RunsStarted(runs=[new_id])
