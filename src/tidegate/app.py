@@ -69,7 +69,10 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="Tidegate",
         version=__version__,
-        description="Registry webhook → durable, digest-pinned workflow → promotion, callback, notification.",
+        description=(
+            "Registry webhook → durable, digest-pinned workflow → promotion, callback, "
+            "notification."
+        ),
         lifespan=lifespan,
     )
     app.state.tidegate = state

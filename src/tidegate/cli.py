@@ -18,7 +18,7 @@ from tidegate.config import Settings, load_settings
 from tidegate.errors import TidegateError
 from tidegate.events.sources import SOURCES
 from tidegate.security.tokens import new_token
-from tidegate.simulate import CONTENT_TYPES, PAYLOADS, dockerhub_payload, registry_payload
+from tidegate.simulate import CONTENT_TYPES, dockerhub_payload, registry_payload
 from tidegate.store import credentials
 from tidegate.store.credentials import ROLES
 from tidegate.store.db import Database
@@ -99,9 +99,9 @@ def serve(
     workflows: Annotated[Path | None, typer.Option(help="Workflows directory.")] = None,
 ) -> None:
     """Run the server: webhooks, API and the engine, in one process."""
-    import uvicorn  # noqa: PLC0415 - heavy, and only this command needs it
+    import uvicorn
 
-    from tidegate.app import create_app  # noqa: PLC0415 - the CLI's client commands stay light
+    from tidegate.app import create_app
 
     overrides: dict[str, Any] = {}
     if host:
@@ -281,7 +281,9 @@ def run_show(run_id: str, as_json: JsonFlag = False) -> None:
 @app.command()
 def logs(
     run_id: str,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream until the run ends.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Stream until the run ends.")
+    ] = False,
 ) -> None:
     """A run's output."""
     api = client()
@@ -324,13 +326,19 @@ CommentOption = Annotated[str, typer.Option(help="Why.")]
 
 
 @app.command()
-def approve(ref: Annotated[str, typer.Argument(help="A run id or an approval id.")], comment: CommentOption = "") -> None:
+def approve(
+    ref: Annotated[str, typer.Argument(help="A run id or an approval id.")],
+    comment: CommentOption = "",
+) -> None:
     """Approve a waiting run."""
     _decide(ref, "approve", comment)
 
 
 @app.command()
-def reject(ref: Annotated[str, typer.Argument(help="A run id or an approval id.")], comment: CommentOption = "") -> None:
+def reject(
+    ref: Annotated[str, typer.Argument(help="A run id or an approval id.")],
+    comment: CommentOption = "",
+) -> None:
     """Reject a waiting run."""
     _decide(ref, "reject", comment)
 
@@ -360,14 +368,18 @@ def replay(event_id: str) -> None:
 def simulate(
     source: Annotated[str, typer.Argument(help="dockerhub or registry")],
     reference: Annotated[str, typer.Argument(metavar="REPO:TAG")],
-    hook_url: Annotated[str | None, typer.Option(help="The webhook URL (default: the first-start hook).")] = None,
-    callback_url: Annotated[str, typer.Option(help="Docker Hub only: a callback_url to include.")] = "",
+    hook_url: Annotated[
+        str | None, typer.Option(help="The webhook URL (default: the first-start hook).")
+    ] = None,
+    callback_url: Annotated[
+        str, typer.Option(help="Docker Hub only: a callback_url to include.")
+    ] = "",
     wait: Annotated[bool, typer.Option(help="Wait for the runs to finish.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Send a realistic sample webhook to a running server."""
-    if source not in PAYLOADS:
-        err.print(f"error: simulate knows {', '.join(PAYLOADS)}")
+    if source not in CONTENT_TYPES:
+        err.print(f"error: simulate knows {', '.join(CONTENT_TYPES)}")
         raise typer.Exit(2)
     cfg = settings()
     if hook_url is None:
@@ -387,7 +399,9 @@ def simulate(
     if as_json:
         print_json(result)
     else:
-        out.print(f"events: {' '.join(result['events']) or '-'}  runs: {' '.join(result['runs']) or '-'}")
+        out.print(
+            f"events: {' '.join(result['events']) or '-'}  runs: {' '.join(result['runs']) or '-'}"
+        )
 
 
 def _wait(api: ApiClient, run_id: str, timeout: float = 600) -> None:

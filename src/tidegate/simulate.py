@@ -20,11 +20,13 @@ def split_reference(reference: str) -> tuple[str, str]:
     return name, tag
 
 
-def dockerhub_payload(reference: str, *, pusher: str = "tidegate-simulate", callback_url: str = "") -> bytes:
+def dockerhub_payload(
+    reference: str, *, pusher: str = "tidegate-simulate", callback_url: str = ""
+) -> bytes:
     """The body Docker Hub sends on a push (its documented webhook shape)."""
     repository, tag = split_reference(reference)
     namespace, _, name = repository.rpartition("/")
-    body = {
+    body: dict[str, object] = {
         "push_data": {
             "pushed_at": int(time.time()),
             "images": [],
@@ -53,7 +55,9 @@ def dockerhub_payload(reference: str, *, pusher: str = "tidegate-simulate", call
     return json.dumps(body).encode()
 
 
-def registry_payload(reference: str, *, registry: str = "registry.example.com:5000", pusher: str = "") -> bytes:
+def registry_payload(
+    reference: str, *, registry: str = "registry.example.com:5000", pusher: str = ""
+) -> bytes:
     """A Distribution notification envelope holding one manifest push."""
     repository, tag = split_reference(reference)
     digest = "sha256:" + hashlib.sha256(secrets.token_bytes(32)).hexdigest()
@@ -83,7 +87,7 @@ def registry_payload(reference: str, *, registry: str = "registry.example.com:50
     return json.dumps({"events": [event]}).encode()
 
 
-PAYLOADS = {"dockerhub": dockerhub_payload, "registry": registry_payload}
+SOURCES = ("dockerhub", "registry")
 CONTENT_TYPES = {
     "dockerhub": "application/json",
     "registry": "application/vnd.docker.distribution.events.v2+json",

@@ -229,3 +229,17 @@ def test_shell_argv() -> None:
 async def test_shell_argv_fails_fast() -> None:
     outcome, lines = await run(CommandSpec(shell_argv("false | true; echo after"), env=dict(ENV)))
     assert outcome.exit_code == 1 and lines == []
+
+
+async def test_cancelling_the_task_still_destroys_the_group() -> None:
+    lines: list[LogLine] = []
+    task = asyncio.create_task(
+        LocalExecutor().run(sh("sleep 100 & echo $!; wait"), lines.append, asyncio.Event())
+    )
+    deadline = time.monotonic() + 5
+    while not lines and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert wait_dead(int(lines[0].text))

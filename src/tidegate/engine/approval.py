@@ -26,7 +26,7 @@ def open_approval(run_id: str, job_id: str) -> dict[str, Any]:
     runtime = get_runtime()
     loaded = load_run(runtime, run_id)
     spec = loaded.workflow.jobs[job_id].approval
-    assert spec is not None  # noqa: S101 - the workflow only calls this for approval jobs
+    assert spec is not None
     deadline = datetime.now(UTC) + timedelta(seconds=spec.timeout) if spec.timeout else None
     with runtime.db.session() as session:
         row = store.create_approval(
@@ -64,9 +64,9 @@ async def notify_opened(run_id: str, job_id: str, approval_id: str) -> None:
     runtime = get_runtime()
     loaded = await asyncio.to_thread(load_run, runtime, run_id)
     targets = [
-        step.spec
+        step.notify
         for step in loaded.workflow.finally_
-        if step.kind == "notify" and "approval" in step.spec.when
+        if step.notify is not None and "approval" in step.notify.when
     ]
     if not targets:
         return

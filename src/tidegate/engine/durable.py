@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbos import DBOS, SetWorkflowID, StepOptions
+from dbos import DBOS, SetWorkflowID, StepOptions, WorkflowHandleAsync
 
 from tidegate.engine import approval, execute
 from tidegate.engine.loaded import FINALLY
@@ -65,7 +65,9 @@ async def job_workflow(run_id: str, job_id: str) -> str:
     plan: dict[str, Any] = await DBOS.run_step_async(ONCE, execute.job_plan, run_id, job_id)
     needs: dict[str, str] = {}
     for need in plan["needs"]:
-        handle = await DBOS.retrieve_workflow_async(job_workflow_id(run_id, need))
+        handle: WorkflowHandleAsync[str] = await DBOS.retrieve_workflow_async(
+            job_workflow_id(run_id, need)
+        )
         try:
             needs[need] = await handle.get_result(polling_interval_sec=RESULT_POLL_SECONDS)
         except Exception:

@@ -19,7 +19,7 @@ from tidegate.engine.stepctx import expr_context, make_step_context
 from tidegate.engine.steps import STEP_KINDS
 from tidegate.errors import ExpressionError, StepFailed
 from tidegate.store import runs as store_runs
-from tidegate.workflows import compile_condition
+from tidegate.workflows import Step, compile_condition
 
 FINAL = store_runs.FINAL
 CANCEL_POLL_SECONDS = 0.5
@@ -88,6 +88,16 @@ def finish_job(run_id: str, job_id: str, status: str) -> str:
     return status
 
 
+def step_name(step: Step) -> str:
+    """The step's `name`, else a short form of what it does."""
+    if step.name:
+        return step.name
+    if step.run is not None:
+        first = step.run.strip().splitlines()[0] if step.run.strip() else ""
+        return first[:80] or "run"
+    return step.kind
+
+
 def job_status_from_steps(statuses: list[str]) -> str:
     """A job's status from its steps' (continue_on_error already folded in)."""
     for bad in ("cancelled", "timed_out", "failed"):
@@ -137,7 +147,7 @@ async def execute_step(
     else:
         job = workflow.jobs[job_id]
         step, job_env = job.steps[index], dict(job.env)
-    name = step.display_name
+    name = step_name(step)
     ctx = expr_context(runtime, loaded, loaded.job_statuses, run_status)
     sink = LogSink(runtime.db, run_id, job_id, index, runtime.secret_values())
 

@@ -37,7 +37,7 @@ def _dbos_url(settings: Settings) -> str:
 def launch(settings: Settings) -> None:
     """Configure and launch DBOS; recovers this executor's unfinished workflows."""
     # The workflow functions register themselves with DBOS on import.
-    from tidegate.engine import durable  # noqa: F401, PLC0415
+    from tidegate.engine import durable  # noqa: F401
 
     url = _dbos_url(settings)
     if url.startswith("sqlite"):

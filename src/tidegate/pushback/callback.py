@@ -6,7 +6,8 @@ best effort: it is retried, but a failure to deliver never changes the run's res
 so `deliver_callback` reports problems instead of raising them.
 
 Callback URLs carry their secret in the path (`…/hook/<secret>/`), so they are only
-ever logged through `redact_url`.
+ever logged through `redact_url`, and `scrub_logs` keeps the HTTP libraries' own log
+records (httpx2 logs every request's full URL at INFO) from showing them either.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -73,6 +77,60 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{rest}"
 
 
+# Library loggers whose records can hold a URL or its path (httpx2 at INFO, Apprise
+# when a URL does not parse, urllib3 at DEBUG).
+_LIBRARY_LOGGERS = ("httpx2", "apprise", "urllib3.connectionpool")
+_SCRUB: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("tidegate_scrub", default=())
+
+
+@contextmanager
+def scrub_logs(*urls: str) -> Iterator[None]:
+    """Mask `urls` in the HTTP libraries' log records made in this context, including
+    threads started from it with `asyncio.to_thread`.
+
+    A whole URL becomes `redact_url(url)`; then any piece of it (host, path segment,
+    credential, query value) left in a record becomes `***`, since Apprise URLs hide
+    tokens in any of these places and libraries log them reassembled.
+    """
+    _install_scrubber()
+    pieces = {p for url in urls for p in re.split(r"[/?&=#@:;,]+", url.partition("://")[2])}
+    pairs = [(url, redact_url(url)) for url in urls]
+    pairs += sorted(((p, "***") for p in pieces if len(p) >= 4), key=lambda pair: -len(pair[0]))
+    token = _SCRUB.set((*_SCRUB.get(), *pairs))
+    try:
+        yield
+    finally:
+        _SCRUB.reset(token)
+
+
+class _Scrubber(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        pairs = _SCRUB.get()
+        if pairs and isinstance(record.args, tuple):
+            record.msg = _mask(str(record.msg), pairs)
+            record.args = tuple(
+                _mask(str(arg), pairs) if any(s in str(arg) for s, _ in pairs) else arg
+                for arg in record.args
+            )
+        return True
+
+
+def _mask(text: str, pairs: tuple[tuple[str, str], ...]) -> str:
+    for secret, replacement in pairs:
+        text = text.replace(secret, replacement)
+    return text
+
+
+_scrubber = _Scrubber()
+
+
+def _install_scrubber() -> None:
+    for name in _LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if _scrubber not in logger.filters:
+            logger.addFilter(_scrubber)
+
+
 async def deliver_callback(
     url: str,
     payload: Mapping[str, Any],
@@ -100,21 +158,22 @@ async def deliver_callback(
     factory = client_factory or (lambda: httpx2.AsyncClient(timeout=timeout))
     attempt, status, error = 0, None, None
     try:
-        async with factory() as client:
-            while attempt < attempts:
-                attempt += 1
-                outcome = await _attempt(client, url, payload, timeout)
-                status, error = outcome.status, outcome.error
-                if error is None:
-                    log.info("callback to %s delivered (HTTP %s)", shown, status)
-                    return CallbackResult(True, attempt, status, None)
-                log.warning("callback to %s, attempt %d: %s", shown, attempt, error)
-                if not outcome.retry or attempt == attempts:
-                    break
-                wait = outcome.retry_after
-                if wait is None:
-                    wait = _jitter(backoff, attempt, max_delay)
-                await asyncio.sleep(min(wait, max_delay))
+        with scrub_logs(url):
+            async with factory() as client:
+                while attempt < attempts:
+                    attempt += 1
+                    outcome = await _attempt(client, url, payload, timeout)
+                    status, error = outcome.status, outcome.error
+                    if error is None:
+                        log.info("callback to %s delivered (HTTP %s)", shown, status)
+                        return CallbackResult(True, attempt, status, None)
+                    log.warning("callback to %s, attempt %d: %s", shown, attempt, error)
+                    if not outcome.retry or attempt == attempts:
+                        break
+                    wait = outcome.retry_after
+                    if wait is None:
+                        wait = _jitter(backoff, attempt, max_delay)
+                    await asyncio.sleep(min(wait, max_delay))
     except Exception as exc:  # a bug or an unexpected library error: still not the run's
         log.exception("callback to %s failed", shown)
         error = _describe(exc, url)

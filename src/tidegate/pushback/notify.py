@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import apprise
 
+from tidegate.pushback.callback import scrub_logs
 from tidegate.security.allowlist import AllowList
 
 log = logging.getLogger(__name__)
@@ -45,38 +46,43 @@ async def send_notification(
     `timeout` seconds counts as failed (its socket timeouts are capped to match, so
     the thread does not linger).
     """
-    result = NotifyResult()
+    with scrub_logs(*urls):
+        return await _send_all(urls, title, body, allow, timeout)
+
+
+async def _send_all(
+    urls: list[str], title: str, body: str, allow: AllowList, timeout: float
+) -> NotifyResult:
     plans = await asyncio.to_thread(lambda: [_plan(url, allow) for url in urls])
-    sends: list[tuple[str, Any]] = []
-    for shown, plugin, allowed in plans:
+    verdicts: list[list[str]] = []  # per URL, so every list of the result keeps input order
+    result = NotifyResult()
+    sends: dict[int, Awaitable[str | None]] = {}
+    for i, (shown, plugin, allowed) in enumerate(plans):
         if plugin is None:
             log.warning("notification to %s failed: not a valid Apprise URL", shown)
-            result.failed.append(shown)
+            verdicts.append(result.failed)
         elif not allowed:
             log.warning("notification to %s refused: destination not on the allow-list", shown)
-            result.refused.append(shown)
+            verdicts.append(result.refused)
         else:
             plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, timeout)
             plugin.socket_read_timeout = min(plugin.socket_read_timeout, timeout)
-            sends.append((shown, plugin))
-    outcomes = await asyncio.gather(*(_send(p, title, body, timeout) for _, p in sends))
-    for (shown, _), error in zip(sends, outcomes, strict=True):
-        if error is None:
-            result.sent.append(shown)
-        else:
-            log.warning("notification to %s failed: %s", shown, error)
-            result.failed.append(shown)
+            sends[i] = _send(plugin, title, body, timeout)
+            verdicts.append(result.sent)
+    errors = await asyncio.gather(*sends.values())
+    for i, error in zip(sends, errors, strict=True):
+        if error is not None:
+            log.warning("notification to %s failed: %s", plans[i][0], error)
+            verdicts[i] = result.failed
+    for (shown, _, _), verdict in zip(plans, verdicts, strict=True):
+        verdict.append(shown)
     return result
 
 
 def redact_apprise_url(url: str) -> str:
-    """`scheme://host[:port]/***` when the URL's host is a destination, else `scheme://***`."""
-    scheme = url.partition("://")[0].lower() if "://" in url else ""
-    if not scheme.isalnum():
-        return "<invalid URL>"
-    plugin = _instantiate(url)
-    destinations = _destinations(plugin) if plugin is not None else None
-    return _shown(scheme, destinations)
+    """`scheme://host:port/***` naming the destination when known, else `scheme://***`."""
+    with scrub_logs(url):
+        return _plan(url, AllowList([]))[0]
 
 
 async def _send(plugin: Any, title: str, body: str, timeout: float) -> str | None:
@@ -91,16 +97,16 @@ async def _send(plugin: Any, title: str, body: str, timeout: float) -> str | Non
 
 
 def _plan(url: str, allow: AllowList) -> tuple[str, Any, bool]:
-    """(redacted URL, plugin or None, allowed)."""
+    """(redacted URL, plugin or None when the URL is not valid, allowed)."""
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     plugin = _instantiate(url) if scheme.isalnum() else None
+    found = _destinations(plugin) if plugin is not None else None
+    shown = _shown(scheme, found) if scheme.isalnum() else "<invalid URL>"
     if plugin is None:
-        return _shown(scheme, None) if scheme.isalnum() else "<invalid URL>", None, False
-    found = _destinations(plugin)
+        return shown, None, False
     if found is None:
-        return _shown(scheme, None), plugin, allow.unrestricted
-    allowed = bool(found) and all(allow.allows_host(host, port) for host, port in found)
-    return _shown(scheme, found), plugin, allowed
+        return shown, plugin, allow.unrestricted
+    return shown, plugin, bool(found) and all(allow.allows_host(h, p) for h, p in found)
 
 
 def _instantiate(url: str) -> Any:
@@ -140,10 +146,8 @@ def _posts_to(attr: str) -> Callable[[Any], list[Destination] | None]:
 
     def destinations(plugin: Any) -> list[Destination] | None:
         value = getattr(plugin, attr, None)
-        if not isinstance(value, str) or "{" in urlsplit(value).netloc:
-            return None
-        parts = urlsplit(value)
-        if not parts.hostname:
+        parts = urlsplit(value if isinstance(value, str) else "")
+        if not parts.hostname or "{" in parts.netloc:  # absent, or a per-user template
             return None
         return [(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))]
 

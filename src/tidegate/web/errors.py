@@ -22,7 +22,7 @@ def error_body(error: str, detail: str, field: str | None = None) -> dict[str, s
 
 
 async def tidegate_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, TidegateError)  # noqa: S101 - registered for this type only
+    assert isinstance(exc, TidegateError)
     for kind, status, name in STATUS:
         if isinstance(exc, kind):
             field = exc.field if isinstance(exc, PayloadError) else None
@@ -31,7 +31,7 @@ async def tidegate_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def http_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)  # noqa: S101
+    assert isinstance(exc, HTTPException)
     return JSONResponse(
         error_body("http_error", str(exc.detail)),
         status_code=exc.status_code,
@@ -40,7 +40,7 @@ async def http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)  # noqa: S101
+    assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {}
     field = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or None
     return JSONResponse(

@@ -22,6 +22,8 @@ from typing import Any
 
 import celpy
 from celpy import celtypes
+from celpy.celparser import CELParseError
+from celpy.evaluation import CELEvalError
 from lark import Token, Tree
 
 from tidegate.errors import ExpressionError
@@ -136,47 +138,47 @@ def _names(ast: Tree[Token]) -> frozenset[str]:
     return frozenset(".".join(p) for p in longest)
 
 
-def _syntax_message(source: str, exc: celpy.CELParseError) -> str:
+def _syntax_message(text: str, shown: str, exc: CELParseError) -> str:
     cause = exc.__context__
     token = getattr(cause, "token", None)
     char = getattr(cause, "char", None)
-    if token is not None:
-        what = "end of expression" if token.type == "$END" else f"{str(token)!r}"
+    column = exc.column or 1
+    if token is not None and token.type == "$END":
+        what, column = "end of expression", len(text) + 1
+    elif token is not None:
+        what = repr(str(token))
     elif char is not None:
         what = f"character {char!r}"
     else:
         what = "input"
-    return f"invalid expression {source!r}: unexpected {what} at column {exc.column or 1}"
+    return f"invalid expression {shown}: unexpected {what} at column {column}"
 
 
 @dataclass(frozen=True, eq=False)
 class _Program:
     source: str
     names: frozenset[str]
+    roots: frozenset[str]  # the contexts it reads; only these are converted to CEL
     runner: celpy.Runner
-
-    @property
-    def roots(self) -> frozenset[str]:
-        return frozenset(name.split(".", 1)[0] for name in self.names)
 
     def value(self, ctx: Mapping[str, object]) -> Any:
         activation = {k: to_cel(ctx[k]) for k in self.roots if k in ctx}
         try:
             result = self.runner.evaluate(activation)
-        except (celpy.CELEvalError, TypeError, ValueError, ArithmeticError) as exc:
+        except (CELEvalError, TypeError, ValueError, ArithmeticError) as exc:
             raise ExpressionError(self._explain(exc, ctx)) from exc
-        if isinstance(result, celpy.CELEvalError):
+        if isinstance(result, CELEvalError):
             raise ExpressionError(self._explain(result, ctx))
         return result
 
     def _explain(self, exc: Exception, ctx: Mapping[str, object]) -> str:
         missing = _undefined(self.names, ctx)
         if missing:
-            return f"{self.source!r}: {missing} is not defined"
+            return f"'{self.source}': {missing} is not defined"
         if "secrets" in self.roots:  # celpy messages can quote values; never a secret's
-            return f"{self.source!r}: evaluation failed"
+            return f"'{self.source}': evaluation failed"
         message = str(exc.args[0]) if exc.args else type(exc).__name__
-        return f"{self.source!r}: {message.split(_ACTIVATION_TAIL, 1)[0]}"
+        return f"'{self.source}': {message.split(_ACTIVATION_TAIL, 1)[0]}"
 
 
 def _undefined(names: frozenset[str], ctx: Mapping[str, object]) -> str | None:
@@ -192,23 +194,26 @@ def _undefined(names: frozenset[str], ctx: Mapping[str, object]) -> str | None:
     return None
 
 
-def _compile(source: str) -> _Program:
+def _compile(source: str, shown: str | None = None) -> _Program:
+    """Compile CEL; `shown` is how messages quote it (a template shows its `${{ }}`)."""
     text = source.strip()
+    shown = shown or f"'{text}'"
     if not text:
-        raise ExpressionError("empty expression")
+        raise ExpressionError(f"empty expression {shown}")
     with _compile_lock:
         try:
             ast = _env.compile(text)
-        except celpy.CELParseError as exc:
-            raise ExpressionError(_syntax_message(text, exc)) from exc
+        except CELParseError as exc:
+            raise ExpressionError(_syntax_message(text, shown, exc)) from exc
         runner = _env.program(ast)
     names = _names(ast)
-    unknown = sorted({n.split(".", 1)[0] for n in names} - set(CONTEXTS))
+    roots = frozenset(n.split(".", 1)[0] for n in names)
+    unknown = sorted(roots - set(CONTEXTS))
     if unknown:
         raise ExpressionError(
-            f"unknown name {unknown[0]!r} in {text!r}; use one of {', '.join(CONTEXTS)}"
+            f"unknown name {unknown[0]!r} in {shown}; use one of {', '.join(CONTEXTS)}"
         )
-    return _Program(text, names, runner)
+    return _Program(text, names, roots, runner)
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,8 +232,8 @@ class Condition:
         result = self.program.value(ctx)
         if isinstance(result, celtypes.BoolType | bool):
             return bool(result)
-        kind = type(result).__name__.removesuffix("Type").lower()
-        raise ExpressionError(f"{self.source!r} must give a bool, not a {kind} value")
+        kind = "null" if result is None else type(result).__name__.removesuffix("Type").lower()
+        raise ExpressionError(f"'{self.source}' must give a bool, not a {kind} value")
 
 
 @lru_cache(maxsize=2048)
@@ -294,16 +299,13 @@ def compile_template(source: str) -> Template:
     for m in _TEMPLATE.finditer(source):
         if m.start() > pos:
             parts.append(source[pos : m.start()])
-        try:
-            parts.append(_compile(m[1]))
-        except ExpressionError as exc:
-            raise ExpressionError(f"in {m[0]!r}: {exc.message}") from exc
+        parts.append(_compile(m[1], f"'{m[0]}'"))
         pos = m.end()
     if pos < len(source):
         parts.append(source[pos:])
     for part in parts:
         if isinstance(part, str) and "${{" in part:
-            raise ExpressionError(f"unterminated '${{{{' in {source!r}: add '}}}}'")
+            raise ExpressionError(f"unterminated '${{{{' in '{source}': add '}}}}'")
     return Template(source, tuple(parts))
 
 

@@ -34,7 +34,9 @@ def parse_duration(value: object) -> float:
         if re.fullmatch(_NUMBER, text):
             seconds = float(text)
         elif text and (m := _DURATION.fullmatch(text)):
-            seconds = sum(float(n) * unit for n, unit in zip(m.groups(), _DURATION_UNITS) if n)
+            seconds = sum(
+                float(n) * unit for n, unit in zip(m.groups(), _DURATION_UNITS, strict=True) if n
+            )
     if seconds is None:
         raise PydanticCustomError("duration", f"invalid duration {value!r}: {_DURATION_HINT}")
     if seconds <= 0:

@@ -52,7 +52,7 @@ def compile_glob(pattern: str, *, sep: str = "/", ignore_case: bool = False) -> 
     try:
         return re.compile(_glob_regex(pattern, sep=sep), re.IGNORECASE if ignore_case else 0)
     except re.error as exc:
-        raise WorkflowError(f"invalid glob {pattern!r}: {exc}") from exc
+        raise WorkflowError(f"invalid glob '{pattern}': {exc}") from exc
 
 
 def repository_matches(pattern: str, repository: str) -> bool:
@@ -84,7 +84,7 @@ def compile_tag_pattern(pattern: str) -> TagMatcher:
         try:
             regex = re.compile(pattern[1:-1])
         except re.error as exc:
-            raise WorkflowError(f"invalid tag regex {pattern!r}: {exc}") from exc
+            raise WorkflowError(f"invalid tag regex '{pattern}': {exc}") from exc
         return lambda tag: regex.fullmatch(tag) is not None
     if kind == "range":
         return parse_range(pattern).contains

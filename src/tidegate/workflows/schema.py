@@ -16,8 +16,10 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
+    SerializerFunctionWrapHandler,
     ValidationError,
     WithJsonSchema,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
@@ -108,6 +110,8 @@ class ImageFilter(_Model):
 
 
 class Trigger(_Model):
+    """`on:`: what starts a run."""
+
     image: ImageFilter
 
 
@@ -120,6 +124,8 @@ class RunSpec(_Model):
 
 
 class ContainerSpec(_Model):
+    """Run a command in a container (the image is usually `${{ event.image }}`)."""
+
     image: Text
     command: list[Text] | None = None
     entrypoint: list[Text] | None = None
@@ -134,6 +140,8 @@ class ContainerSpec(_Model):
 
 
 class PromoteSpec(_Model):
+    """Copy the run's image, by digest, to other tags or registries."""
+
     to: TextList = Field(min_length=1)
     if_exists: Literal["overwrite", "skip", "fail"] = "overwrite"
 
@@ -146,6 +154,10 @@ class CallbackSpec(_Model):
     @property
     def dockerhub(self) -> bool:
         return self.url is None
+
+    @model_serializer(mode="wrap")
+    def _dump_shorthand(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return "dockerhub" if self.url is None else handler(self)
 
     @model_validator(mode="before")
     @classmethod
@@ -177,6 +189,8 @@ _CALLBACK_SCHEMA = WithJsonSchema(
 
 
 class NotifySpec(_Model):
+    """Send a message to Apprise URLs when the run ends in one of `when`."""
+
     urls: list[Text] = Field(min_length=1)
     when: list[Literal["success", "failure", "approval", "always", "cancelled"]] = Field(
         default=["always"], min_length=1
@@ -264,6 +278,8 @@ class Approval(_Model):
 
 
 class Job(_Model):
+    """Steps run in order, or an approval; `needs` orders jobs into a DAG."""
+
     needs: Needs = []
     if_: CelExpr | None = Field(default=None, alias="if")
     env: Env = {}

@@ -42,7 +42,8 @@ class CallbackStep:
             await ctx.info(f"callback to {target} already delivered")
             return
         status = "engine_error" if ctx.engine_error else ctx.run_status
-        description = f"{ctx.event.repository}:{ctx.event.tag} {STATUS_TEXT.get(ctx.run_status, 'errored')} in Tidegate"
+        outcome = STATUS_TEXT.get(ctx.run_status, "errored")
+        description = f"{ctx.event.repository}:{ctx.event.tag} {outcome} in Tidegate"
         payload = callback_payload(status, description, ctx.run_url)
         settings = ctx.runtime.settings
         result = await deliver_callback(

@@ -19,7 +19,7 @@ class RunStep:
         if not cwd.is_dir():
             raise StepFailed(f"working directory {cwd} does not exist")
         command = CommandSpec(
-            argv=shell_argv(ctx.render(spec.run), spec.shell),
+            argv=shell_argv(ctx.render(spec.script), spec.shell),
             env=ctx.env,
             cwd=str(cwd),
             timeout=ctx.timeout,

@@ -44,7 +44,7 @@ async def _decide(
     def query() -> ApprovalOut:
         with state.db.session() as session:
             row = store.get_approval(session, approval_id)
-            assert row is not None  # noqa: S101 - decide() found it
+            assert row is not None
             return approval_out(session, row)
 
     return await asyncio.to_thread(query)

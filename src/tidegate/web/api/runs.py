@@ -59,7 +59,7 @@ async def get_run(run_id: str, _caller: Viewer, state: State) -> RunDetail:
             if row is None:
                 raise NotFound(f"run {run_id} does not exist")
             event = store_events.get_event(session, row.event_id)
-            assert event is not None  # noqa: S101 - a foreign key guarantees it
+            assert event is not None
             return run_detail(session, row, event, state.settings.base_url)
 
     return await asyncio.to_thread(query)
@@ -82,6 +82,7 @@ def _lines(state: AppState, run_id: str, after: int) -> tuple[list[LogLine], str
 @router.get(
     "/{run_id}/logs",
     response_class=PlainTextResponse,
+    response_model=None,
     responses={200: {"content": {"text/plain": {}, "text/event-stream": {}}}},
 )
 async def logs(

@@ -1,0 +1,72 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL) and a real server on loopback.
+
+The PostgreSQL variants use TIDEGATE_TEST_POSTGRES_URL (a server with trust auth and a
+database to connect to). Locally they skip without it; in CI (CI=true) they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import sqlalchemy as sa
+
+POSTGRES_URL = os.environ.get("TIDEGATE_TEST_POSTGRES_URL", "")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally, fail in CI: a missing part never passes silently there."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def _admin_url() -> str:
+    return POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database per test: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield ""  # the settings default: SQLite files in the data dir
+        return
+    require(bool(POSTGRES_URL), "TIDEGATE_TEST_POSTGRES_URL is not set")
+    name = f"tg_{secrets.token_hex(6)}"
+    admin = sa.create_engine(_admin_url(), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        require(False, f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}")
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
+    """A Tidegate server (engine included) on a fresh database, in this process."""
+    from tests.support import make_settings, start_server
+
+    handle = start_server(make_settings(tmp_path, database_url))
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+if TYPE_CHECKING:
+    from tests.support import Server

@@ -1,0 +1,160 @@
+"""Test helpers: a Tidegate server in a thread on a free port, and polling with deadlines."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx2
+import uvicorn
+
+from tidegate.app import create_app
+from tidegate.bootstrap import bootstrap
+from tidegate.config import Settings
+from tidegate.security.tokens import new_token
+from tidegate.store import credentials
+from tidegate.store.db import Database
+from tidegate.store.migrate import upgrade
+
+T = TypeVar("T")
+FINAL = ("succeeded", "failed", "cancelled", "timed_out")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def eventually(check: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.05) -> T:
+    """Poll `check` until it returns something truthy; fail with the last value at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met in {timeout}s; last value: {last!r}")
+
+
+@dataclass
+class Server:
+    url: str
+    settings: Settings
+    admin_token: str
+    hooks: dict[str, str]
+    _thread: threading.Thread | None = None
+    _server: uvicorn.Server | None = None
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def client(self, token: str | None = None) -> httpx2.Client:
+        token = token or self.admin_token
+        return httpx2.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+
+    def token(self, user: str, role: str) -> str:
+        """An API token for `user` with `role`, created on the server's database."""
+        key = f"{user}:{role}"
+        if key not in self.tokens:
+            token = new_token("tga_")
+            db = Database(self.settings.db_url)
+            with db.session() as session:
+                credentials.create_api_token(session, user, role, token)
+            db.dispose()
+            self.tokens[key] = token
+        return self.tokens[key]
+
+    def post_hook(
+        self, source: str, body: bytes, content_type: str = "application/json"
+    ) -> httpx2.Response:
+        return httpx2.post(
+            self.hooks[source], content=body, headers={"Content-Type": content_type}, timeout=30
+        )
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        with self.client() as c:
+            response = c.get(f"/api/v1/runs/{run_id}")
+            response.raise_for_status()
+            return dict(response.json())
+
+    def wait_run(
+        self, run_id: str, statuses: tuple[str, ...] = FINAL, timeout: float = 60
+    ) -> dict[str, Any]:
+        return eventually(
+            lambda: r if (r := self.run(run_id))["status"] in statuses else None, timeout
+        )
+
+    def logs(self, run_id: str) -> str:
+        with self.client() as c:
+            return str(c.get(f"/api/v1/runs/{run_id}/logs").text)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+
+def make_settings(tmp: Path, database_url: str = "", **overrides: Any) -> Settings:
+    port = overrides.pop("port", None) or free_port()
+    values: dict[str, Any] = {
+        "data_dir": tmp / "data",
+        "workflows": tmp / "workflows",
+        "port": port,
+        "database_url": database_url,
+        "callback_backoff": 0.05,
+        "kill_grace": 1.0,
+    }
+    values.update(overrides)
+    (tmp / "workflows").mkdir(parents=True, exist_ok=True)
+    return Settings(**values)
+
+
+def start_server(settings: Settings) -> Server:
+    """Migrate, bootstrap, and serve in a thread; returns once the engine is up."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url)
+    upgrade(db.engine)
+    first = bootstrap(settings, db)
+    db.dispose()
+    assert first is not None
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=settings.port,
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    handle = Server(
+        url=f"http://127.0.0.1:{settings.port}",
+        settings=settings,
+        admin_token=first.admin_token,
+        hooks=first.hooks,
+        _thread=thread,
+        _server=server,
+    )
+
+    def ready() -> bool:
+        try:
+            return httpx2.get(f"{handle.url}/readyz", timeout=2).status_code == 200
+        except httpx2.TransportError:
+            return False
+
+    eventually(ready, timeout=60)
+    return handle
+
+
+def write_workflow(settings: Settings, name: str, text: str) -> Path:
+    path = Path(settings.workflows) / f"{name}.yaml"
+    path.write_text(text)
+    return path
