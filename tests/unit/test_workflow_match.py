@@ -16,7 +16,7 @@ TAG_CASES = {
         ["1.2", "v1.2.3", "1.9.9", "1.2.0", "v1.10", "1.99.0+build.5"],
         ["1.1.9", "2.0.0", "2.0", "2", "latest", "1.3.0-rc.1", "1.2.3.4", "v1.2-alpine"],
     ),
-    "*": (["latest", "v1", "", "a-b.c"], []),
+    "*": (["latest", "v1", "a-b.c"], [""]),
     "": ([""], ["latest"]),
     "1.*": (["1.2", "1.x"], ["1", "11.2"]),
     "?.?": (["1.2"], ["1.22"]),
@@ -60,10 +60,10 @@ def test_tag_pattern_kind(pattern: str, kind: str) -> None:
     assert tag_pattern_kind(pattern) == kind
 
 
-@pytest.mark.parametrize("pattern", [r"/\d+/", ">=0", "v*", "^1"])
-def test_empty_tag_matches_only_empty_or_star(pattern: str) -> None:
+@pytest.mark.parametrize("pattern", [r"/\d*/", ">=0", "v*", "^1", "*", "**"])
+def test_empty_tag_matches_only_the_empty_pattern(pattern: str) -> None:
+    # Multi-arch pushes send untagged per-platform manifests: "*" must not run for each.
     assert tag_matches(pattern, "") is False
-    assert tag_matches("*", "") is True
     assert tag_matches("", "") is True
 
 
@@ -148,14 +148,15 @@ def test_matches_all_criteria() -> None:
     assert not matches(f, _event(registry="ghcr.io"))
 
 
-def test_matches_defaults_accept_any_tag_source_registry_and_digest_only_pushes() -> None:
+def test_matches_defaults_accept_any_tag_source_registry_but_not_digest_only_pushes() -> None:
     f = _filter()
     assert f.tags == ["*"]
     assert matches(f, _event(source="ghcr", registry="ghcr.io", tag="anything"))
-    assert matches(f, _event(tag="", digest="sha256:" + "a" * 64))
+    assert not matches(f, _event(tag="", digest="sha256:" + "a" * 64))
+    assert matches(_filter(tags=["*", ""]), _event(tag="", digest="sha256:" + "a" * 64))
 
 
-def test_digest_only_push_needs_star_or_empty_pattern() -> None:
+def test_digest_only_push_needs_the_empty_pattern() -> None:
     event = _event(tag="", digest="sha256:" + "a" * 64)
     assert not matches(_filter(tags=["v*", ">=0"]), event)
     assert matches(_filter(tags=["v*", ""]), event)

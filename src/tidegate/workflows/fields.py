@@ -125,7 +125,21 @@ EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 EnvValue = Annotated[str, BeforeValidator(_scalar_text), AfterValidator(_check_template)]
 Env = dict[EnvName, EnvValue]
 
-JobId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")]
+
+# "finally" names the run's `finally:` steps in records and logs, so no job may take it.
+def _not_finally(value: str) -> str:
+    if value == "finally":
+        raise ValueError(
+            "'finally' is reserved for the run's finally steps; name the job otherwise"
+        )
+    return value
+
+
+JobId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$"),
+    AfterValidator(_not_finally),
+]
 StepId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")]
 WorkflowName = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100)

@@ -95,11 +95,10 @@ def compile_tag_pattern(pattern: str) -> TagMatcher:
 def tag_matches(pattern: str, tag: str) -> bool:
     """Whether `tag` satisfies one tag pattern (glob, `/regex/` or semver range).
 
-    An empty tag (a push by digest only) matches just the patterns ``""`` and ``"*"``,
-    so a workflow sees digest-only pushes when its tag list is the default ``["*"]`` or
-    names ``""`` explicitly, and never through a regex or range that happens to accept
-    the empty string.
+    An empty tag (a push by digest only) matches just the pattern ``""``. A multi-arch
+    push sends one untagged manifest per platform before the tagged index: workflows
+    see the tagged push once, and digest-only pushes only when they ask with ``""``.
     """
     if not tag:
-        return pattern in ("", "*")
+        return pattern == ""
     return compile_tag_pattern(pattern)(tag)
