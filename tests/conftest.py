@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
+from tests.support import Server, make_settings, start_server
 
 POSTGRES_URL = os.environ.get("TIDEGATE_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -57,16 +59,26 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
-    """A Tidegate server (engine included) on a fresh database, in this process."""
-    from tests.support import make_settings, start_server
+def server_factory(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Server]]:
+    """Starts a Tidegate server (engine included) with setting overrides, in this process.
 
-    handle = start_server(make_settings(tmp_path, database_url))
+    DBOS is one per process, so a test runs one server at a time.
+    """
+    started: list[Server] = []
+
+    def start(**overrides: Any) -> Server:
+        handle = start_server(make_settings(tmp_path, database_url, **overrides))
+        started.append(handle)
+        return handle
+
     try:
-        yield handle
+        yield start
     finally:
-        handle.stop()
+        for handle in started:
+            handle.stop()
 
 
-if TYPE_CHECKING:
-    from tests.support import Server
+@pytest.fixture
+def server(server_factory: Callable[..., Server]) -> Server:
+    """A Tidegate server on a fresh database with default settings."""
+    return server_factory()

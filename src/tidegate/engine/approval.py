@@ -13,12 +13,13 @@ from typing import Any
 
 from tidegate.engine.loaded import load_run
 from tidegate.engine.runtime import Runtime, get_runtime
-from tidegate.engine.stepctx import make_step_context
+from tidegate.engine.stepctx import expr_context, make_step_context
 from tidegate.engine.steps.notify import notify
 from tidegate.errors import Conflict, Forbidden, NotFound
 from tidegate.store import approvals as store
 from tidegate.store import runs as store_runs
 from tidegate.store.models import Approval
+from tidegate.workflows import compile_template
 
 
 def open_approval(run_id: str, job_id: str) -> dict[str, Any]:
@@ -28,6 +29,10 @@ def open_approval(run_id: str, job_id: str) -> dict[str, Any]:
     spec = loaded.workflow.jobs[job_id].approval
     assert spec is not None
     deadline = datetime.now(UTC) + timedelta(seconds=spec.timeout) if spec.timeout else None
+    message = ""
+    if spec.message:
+        ctx = expr_context(runtime, loaded, loaded.job_statuses, "waiting")
+        message = compile_template(spec.message).render(ctx)
     with runtime.db.session() as session:
         row = store.create_approval(
             session,
@@ -35,7 +40,7 @@ def open_approval(run_id: str, job_id: str) -> dict[str, Any]:
             job_id=job_id,
             approvers=list(spec.approvers),
             required=spec.required,
-            message=spec.message or "",
+            message=message,
             deadline=deadline,
         )
         store_runs.set_job_status(session, run_id, job_id, "waiting")

@@ -81,12 +81,14 @@ def decisions(session: Session, approval_id: str) -> list[ApprovalDecision]:
 def record_decision(
     session: Session, approval: Approval, user: str, decision: str, comment: str
 ) -> ApprovalDecision:
-    """One decision per person; a second one from the same person replaces the first."""
+    """One decision per person: repeating it changes nothing, a different one replaces it."""
     row = session.scalar(
         select(ApprovalDecision).where(
             ApprovalDecision.approval_id == approval.id, ApprovalDecision.user == user
         )
     )
+    if row is not None and row.decision == decision:
+        return row
     if row is None:
         row = ApprovalDecision(approval_id=approval.id, user=user)
         session.add(row)
