@@ -158,3 +158,102 @@ def write_workflow(settings: Settings, name: str, text: str) -> Path:
     path = Path(settings.workflows) / f"{name}.yaml"
     path.write_text(text)
     return path
+
+
+@dataclass
+class ServeProcess:
+    """`tidegate serve` as a real process, for crash tests and the CLI."""
+
+    env: dict[str, str]
+    cwd: Path
+    url: str
+    proc: Any = None
+    admin_token: str = ""
+    hooks: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> ServeProcess:
+        import json
+        import subprocess
+        import sys
+
+        log = open(self.cwd / "serve.log", "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tidegate", "serve"],
+            env=self.env,
+            cwd=self.cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"tidegate serve exited: {(self.cwd / 'serve.log').read_text()}"
+                )
+            try:
+                return httpx2.get(f"{self.url}/readyz", timeout=2).status_code == 200
+            except httpx2.TransportError:
+                return False
+
+        eventually(ready, timeout=60, interval=0.1)
+        creds = json.loads((Path(self.env["TIDEGATE_DATA_DIR"]) / "credentials.json").read_text())
+        self.admin_token, self.hooks = creds["admin_token"], creds["hooks"]
+        return self
+
+    def kill9(self) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+
+    def client(self, token: str | None = None) -> httpx2.Client:
+        return httpx2.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {token or self.admin_token}"},
+            timeout=30,
+        )
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        with self.client() as c:
+            response = c.get(f"/api/v1/runs/{run_id}")
+            response.raise_for_status()
+            return dict(response.json())
+
+    def wait_run(
+        self, run_id: str, statuses: tuple[str, ...] = FINAL, timeout: float = 60
+    ) -> dict[str, Any]:
+        return eventually(
+            lambda: r if (r := self.run(run_id))["status"] in statuses else None, timeout
+        )
+
+
+def serve_env(tmp: Path, database_url: str = "", **extra: str) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDEGATE_")}
+    port = free_port()
+    env.update(
+        {
+            "TIDEGATE_DATA_DIR": str(tmp / "data"),
+            "TIDEGATE_WORKFLOWS": str(tmp / "workflows"),
+            "TIDEGATE_PORT": str(port),
+            "TIDEGATE_URL": f"http://127.0.0.1:{port}",
+            "TIDEGATE_CALLBACK_BACKOFF": "0.05",
+            "TIDEGATE_KILL_GRACE": "1",
+        }
+    )
+    if database_url:
+        env["TIDEGATE_DATABASE_URL"] = database_url
+    env.update(extra)
+    (tmp / "workflows").mkdir(parents=True, exist_ok=True)
+    return env

@@ -13,6 +13,7 @@ from tidegate.config import Settings, host_environment
 from tidegate.engine import launch as engine_launch
 from tidegate.engine.runtime import Runtime, set_runtime
 from tidegate.engine.service import resume_queued
+from tidegate.executors.ledger import GroupLedger
 from tidegate.executors.local import LocalExecutor
 from tidegate.security.allowlist import AllowList
 from tidegate.store.db import Database
@@ -29,7 +30,12 @@ def build_state(settings: Settings) -> AppState:
     runtime = Runtime(
         settings=settings,
         db=db,
-        executors={"local": LocalExecutor(kill_grace=settings.kill_grace)},
+        executors={
+            "local": LocalExecutor(
+                kill_grace=settings.kill_grace,
+                ledger=GroupLedger(settings.data_dir / "process-groups"),
+            )
+        },
         callback_allow=AllowList(settings.callback_allowed_hosts),
         notify_allow=AllowList(settings.notify_allowed_hosts),
         host_env=host_environment(),
@@ -46,12 +52,16 @@ def prepare_database(state: AppState) -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     state = build_state(settings)
+    local = state.runtime.executors["local"]
+    assert isinstance(local, LocalExecutor)  # noqa: S101 - built just above
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(prepare_database, state)
         set_runtime(state.runtime)
         if settings.run_engine:
+            # Orphans of a crashed predecessor die before recovery re-runs their steps.
+            local.reap()
             await asyncio.to_thread(engine_launch.launch, settings)
             state.engine_running = True
             await resume_queued(state.runtime)

@@ -25,7 +25,10 @@ from tidegate.store.db import Database
 from tidegate.store.migrate import upgrade
 from tidegate.workflows import WorkflowInvalid, load_workflow, workflow_json_schema
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# Tracebacks never print local variables: they may hold tokens and database URLs.
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_show_locals=False
+)
 hook_app = typer.Typer(no_args_is_help=True, help="Webhook endpoints.")
 token_app = typer.Typer(no_args_is_help=True, help="API tokens.")
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
@@ -49,10 +52,10 @@ def settings() -> Settings:
 
 
 def local_db(cfg: Settings) -> Database:
+    """The configured database, migrated to this version (a no-op when it is current)."""
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(cfg.db_url)
-    if cfg.is_sqlite:
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(db.engine)
+    upgrade(db.engine)
     return db
 
 

@@ -18,6 +18,7 @@ from contextlib import suppress
 from datetime import UTC, datetime
 
 from tidegate.executors.base import CommandSpec, LineSink, LogLine, Outcome, Stream
+from tidegate.executors.ledger import GroupLedger
 
 MAX_LINE = 64 * 1024  # bytes; a longer line is split, so a newline-less flood cannot hang us
 _CHUNK = 64 * 1024
@@ -46,7 +47,12 @@ class LocalExecutor:
     name = "local"
 
     def __init__(
-        self, *, kill_grace: float = 5.0, max_line: int = MAX_LINE, drain: float = 2.0
+        self,
+        *,
+        kill_grace: float = 5.0,
+        max_line: int = MAX_LINE,
+        drain: float = 2.0,
+        ledger: GroupLedger | None = None,
     ) -> None:
         self.kill_grace = kill_grace  # SIGTERM → SIGKILL
         self.max_line = max_line
@@ -54,6 +60,7 @@ class LocalExecutor:
         # that left the group (setsid), before we stop reading.
         self.drain = drain
         self._groups: set[int] = set()
+        self.ledger = ledger
 
     async def run(self, spec: CommandSpec, on_line: LineSink, cancel: asyncio.Event) -> Outcome:
         """Start → tail → wait → destroy; see `Executor.run`.
@@ -73,13 +80,21 @@ class LocalExecutor:
                 await _emit(on_line, LogLine(_now(), "stderr", f"tidegate: cannot start: {exc}"))
                 return Outcome(exit_code=127 if isinstance(exc, FileNotFoundError) else 126)
             self._groups.add(proc.pid)
+            if self.ledger:
+                self.ledger.record(proc.pid)
             try:
                 return await self._supervise(proc, pipes, spec.timeout, on_line, cancel)
             finally:
                 self._groups.discard(proc.pid)
+                if self.ledger:
+                    self.ledger.forget(proc.pid)
         finally:
             for _, transport in pipes:
                 transport.close()
+
+    def reap(self) -> list[int]:
+        """Kill the groups a crashed predecessor left running (see `ledger`)."""
+        return self.ledger.reap() if self.ledger else []
 
     async def close(self) -> None:
         """Kill every process group still running. Idempotent."""
