@@ -53,7 +53,7 @@ def prepare_database(state: AppState) -> None:
 def create_app(settings: Settings) -> FastAPI:
     state = build_state(settings)
     local = state.runtime.executors["local"]
-    assert isinstance(local, LocalExecutor)  # noqa: S101 - built just above
+    assert isinstance(local, LocalExecutor)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

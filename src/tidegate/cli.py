@@ -377,7 +377,9 @@ def simulate(
     callback_url: Annotated[
         str, typer.Option(help="Docker Hub only: a callback_url to include.")
     ] = "",
-    wait: Annotated[bool, typer.Option(help="Wait for the runs to finish.")] = False,
+    wait: Annotated[
+        bool, typer.Option(help="Wait until each run finishes or waits for approval.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Send a realistic sample webhook to a running server."""
@@ -411,7 +413,7 @@ def _wait(api: ApiClient, run_id: str, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = call(api.get, f"/api/v1/runs/{run_id}")
-        if run["status"] in ("succeeded", "failed", "cancelled", "timed_out"):
+        if run["status"] in ("succeeded", "failed", "cancelled", "timed_out", "waiting"):
             err.print(f"{run_id}: {run['status']}")
             return
         time.sleep(0.5)

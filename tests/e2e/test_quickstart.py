@@ -1,0 +1,100 @@
+"""A newcomer's first minutes: the README's start command, then `simulate` and `runs`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx2
+
+from tests.support import eventually, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def readme_commands() -> list[str]:
+    """The shell commands of the README's set-up section, in order."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.+?)\n```", section, flags=re.S)
+
+
+def test_readme_has_exactly_two_setup_commands() -> None:
+    commands = readme_commands()
+    assert commands == ["scripts/quickstart", "scripts/test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "scripts/test" in ci
+
+
+def test_quickstart_serves_and_simulate_makes_a_succeeding_run(tmp_path: Path) -> None:
+    checkout = tmp_path / "tidegate"
+    for name in ("scripts", "workflows", "src", "pyproject.toml", "constraints.txt", "README.md"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, checkout / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, checkout / name)
+    # The environment the first command would create: this one, already installed.
+    (checkout / ".venv").symlink_to(Path(sys.prefix))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDEGATE_")}
+    env["TIDEGATE_PORT"] = str(port)
+    env["TIDEGATE_URL"] = f"http://127.0.0.1:{port}"
+    (first_command,) = readme_commands()[:1]
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen(
+        first_command, shell=True, cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        eventually(
+            lambda: _ready(f"http://127.0.0.1:{port}/readyz") or server.poll() is not None,
+            timeout=60,
+        )
+        assert server.poll() is None, (tmp_path / "serve.log").read_text()
+        banner = (tmp_path / "serve.log").read_text()
+        assert f"http://127.0.0.1:{port}/hooks/dockerhub/tgh_" in banner
+        assert (checkout / ".tidegate" / "tidegate.db").exists()
+
+        tidegate = [str(checkout / ".venv" / "bin" / "tidegate")]
+        sim = subprocess.run(
+            [*tidegate, "simulate", "dockerhub", "acme/web:v1.2.3", "--json", "--wait"],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert sim.returncode == 0, sim.stderr
+        run_ids = json.loads(sim.stdout)["runs"]
+        runs = subprocess.run(
+            [*tidegate, "runs", "--json"],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert runs.returncode == 0, runs.stderr
+        listed = {run["id"]: run for run in json.loads(runs.stdout)}
+        hello = [listed[r] for r in run_ids if listed[r]["workflow_name"] == "hello"]
+        assert len(hello) == 1 and hello[0]["status"] == "succeeded"
+        table = subprocess.run(
+            [*tidegate, "runs"], cwd=checkout, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert hello[0]["id"] in table.stdout and "succeeded" in table.stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx2.get(url, timeout=2).status_code == 200
+    except httpx2.TransportError:
+        return False
