@@ -36,8 +36,9 @@ app.add_typer(hook_app, name="hook")
 app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
 
-out = Console()
-err = Console(stderr=True)
+# Piped output is not cut to 80 columns: ids must survive `grep` and `awk`.
+out = Console(width=None if sys.stdout.isatty() else 250)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 250)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -161,7 +162,7 @@ def validate(
             load_workflow(path)
         except WorkflowInvalid as exc:
             for problem in exc.problems:
-                err.print(str(problem), highlight=False, markup=False)
+                err.print(str(problem), highlight=False, markup=False, soft_wrap=True)
                 problems += 1
         else:
             out.print(f"{path}: ok", highlight=False)
