@@ -46,12 +46,12 @@ def eventually(check: Callable[[], T | None], timeout: float = 30.0, interval: f
 @dataclass
 class Server:
     url: str
-    settings: Settings
-    admin_token: str
-    hooks: dict[str, str]
+    settings: Settings = field(repr=False)
+    admin_token: str = field(repr=False)
+    hooks: dict[str, str] = field(repr=False)
     _thread: threading.Thread | None = None
     _server: uvicorn.Server | None = None
-    tokens: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict, repr=False)
 
     def client(self, token: str | None = None) -> httpx2.Client:
         token = token or self.admin_token
