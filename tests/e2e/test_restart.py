@@ -61,7 +61,7 @@ jobs:
     steps:
       - run: |
           echo x >> {marks}/second-start
-          sleep 3
+          sleep 8
           echo x >> {marks}/second-end
 finally:
   - callback: dockerhub

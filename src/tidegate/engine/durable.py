@@ -1,7 +1,8 @@
 """The durable workflows: a run, and one child workflow per job.
 
-Every job starts at once as its own workflow and first waits for the jobs it needs,
-so independent jobs run concurrently while each workflow stays deterministic. What
+The run starts each job as its own workflow once the jobs it needs have finished, so
+independent jobs run concurrently; a job reports its status to the run by message when
+it ends, and the run waits on those messages (no polling, no thread held). What
 touches the world happens in `execute`/`approval` functions checkpointed as steps: after
 a crash, finished steps are not run again and the one in flight runs once more.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbos import DBOS, SetWorkflowID, StepOptions, WorkflowHandleAsync
+from dbos import DBOS, SetWorkflowID, StepOptions
 
 from tidegate.engine import approval, execute
 from tidegate.engine.loaded import FINALLY
@@ -19,7 +20,7 @@ from tidegate.engine.loaded import FINALLY
 ONCE: StepOptions = {"retries_allowed": False}
 NEVER = 10 * 365 * 24 * 3600.0  # an approval without a timeout waits "forever"
 APPROVAL_TOPIC = "approval"
-RESULT_POLL_SECONDS = 0.2
+JOB_DONE_TOPIC = "job-done"
 
 
 def job_workflow_id(run_id: str, job_id: str) -> str:
@@ -29,21 +30,26 @@ def job_workflow_id(run_id: str, job_id: str) -> str:
 @DBOS.workflow(name="tidegate.run")
 async def run_workflow(run_id: str) -> str:
     plan: dict[str, Any] = await DBOS.run_step_async(ONCE, execute.begin_run, run_id)
-    handles = []
-    for job_id, _needs in plan["jobs"]:
-        with SetWorkflowID(job_workflow_id(run_id, job_id)):
-            handles.append((job_id, await DBOS.start_workflow_async(job_workflow, run_id, job_id)))
+    needs: dict[str, list[str]] = {job_id: job_needs for job_id, job_needs in plan["jobs"]}
     statuses: dict[str, str] = {}
+    started: set[str] = set()
     engine_error = False
     error = ""
-    for job_id, handle in handles:
-        try:
-            statuses[job_id] = await handle.get_result()
-        except Exception as exc:  # a job workflow that crashed is our failure
-            statuses[job_id] = "failed"
+    while len(statuses) < len(needs):
+        # A job starts once all it needs have finished; schema validation rules out cycles.
+        for job_id, job_needs in needs.items():
+            if job_id not in started and all(n in statuses for n in job_needs):
+                started.add(job_id)
+                with SetWorkflowID(job_workflow_id(run_id, job_id)):
+                    await DBOS.start_workflow_async(
+                        job_workflow, run_id, job_id, {n: statuses[n] for n in job_needs}
+                    )
+        # Jobs report as they finish: the run waits on one message, never polls its jobs.
+        done: dict[str, Any] = await DBOS.recv_async(JOB_DONE_TOPIC, timeout_seconds=NEVER)
+        statuses[done["job"]] = done["status"]
+        if done.get("engine_error"):
             engine_error = True
-            error = f"job {job_id}: engine error: {exc!r}"
-            await DBOS.run_step_async(ONCE, execute.finish_job, run_id, job_id, "failed")
+            error = error or f"job {done['job']}: {done['engine_error']}"
     status: str = await DBOS.run_step_async(ONCE, execute.conclude, run_id, statuses, engine_error)
     finally_failed = False
     for index, retries in enumerate(plan["finally"]):
@@ -61,17 +67,19 @@ async def run_workflow(run_id: str) -> str:
 
 
 @DBOS.workflow(name="tidegate.job")
-async def job_workflow(run_id: str, job_id: str) -> str:
+async def job_workflow(run_id: str, job_id: str, needs: dict[str, str]) -> str:
+    report: dict[str, Any] = {"job": job_id, "status": "failed"}
+    try:
+        report["status"] = await _job(run_id, job_id, needs)
+    except Exception as exc:  # ours, not the user's: the run must still hear of it
+        report["engine_error"] = f"engine error: {exc!r}"
+        await DBOS.run_step_async(ONCE, execute.finish_job, run_id, job_id, "failed")
+    await DBOS.send_async(run_id, report, JOB_DONE_TOPIC)
+    return str(report["status"])
+
+
+async def _job(run_id: str, job_id: str, needs: dict[str, str]) -> str:
     plan: dict[str, Any] = await DBOS.run_step_async(ONCE, execute.job_plan, run_id, job_id)
-    needs: dict[str, str] = {}
-    for need in plan["needs"]:
-        handle: WorkflowHandleAsync[str] = await DBOS.retrieve_workflow_async(
-            job_workflow_id(run_id, need)
-        )
-        try:
-            needs[need] = await handle.get_result(polling_interval_sec=RESULT_POLL_SECONDS)
-        except Exception:
-            needs[need] = "failed"
     verdict: str = await DBOS.run_step_async(ONCE, execute.decide_job, run_id, job_id, needs)
     if verdict != "run":
         return verdict

@@ -50,7 +50,7 @@ def job_plan(run_id: str, job_id: str) -> dict[str, Any]:
 
 
 def decide_job(run_id: str, job_id: str, needs: dict[str, str]) -> str:
-    """ "run", "skipped" or "cancelled": whether the job's steps should start at all."""
+    """Whether the job runs: "run", "skipped", "cancelled" (or "failed" for a bad `if`)."""
     runtime = get_runtime()
     loaded = load_run(runtime, run_id)
     job = loaded.workflow.jobs[job_id]
