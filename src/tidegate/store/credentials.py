@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tidegate.security.tokens import hash_token
+from tidegate.security.tokens import hash_token, verify
 from tidegate.store.ids import new_id
 from tidegate.store.models import ApiToken, Hook, utcnow
 
@@ -22,13 +22,13 @@ def create_hook(session: Session, source: str, name: str, token: str) -> Hook:
 def find_hook(session: Session, source: str, token: str) -> Hook | None:
     """The live hook for this token and source, else None.
 
-    The lookup is by the token's SHA-256: an equality on a hash leaks nothing about
-    the token's bytes, so timing reveals nothing an attacker can use.
+    The lookup is by the token's SHA-256, so the database's comparison sees only a
+    hash and its timing says nothing about the token; the final check is constant-time.
     """
     hook = session.scalar(select(Hook).where(Hook.token_hash == hash_token(token)))
     if hook is None or hook.revoked_at is not None or hook.source != source:
         return None
-    return hook
+    return hook if verify(token, hook.token_hash) else None
 
 
 def list_hooks(session: Session, include_revoked: bool = False) -> list[Hook]:
@@ -58,7 +58,7 @@ def find_api_token(session: Session, token: str) -> ApiToken | None:
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     if row is None or row.revoked_at is not None:
         return None
-    return row
+    return row if verify(token, row.token_hash) else None
 
 
 def list_api_tokens(session: Session) -> list[ApiToken]:
