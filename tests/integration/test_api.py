@@ -31,7 +31,10 @@ def test_openapi_health_and_metrics(server: Server) -> None:
 
 
 def test_validate_endpoint_reports_positions(server: Server) -> None:
-    text = "name: x\non:\n  image:\n    repositories: ['a/b']\njobs:\n  a:\n    steps:\n      - run: echo\n        retries: many\n"
+    text = (
+        "name: x\non:\n  image:\n    repositories: ['a/b']\n"
+        "jobs:\n  a:\n    steps:\n      - run: echo\n        retries: many\n"
+    )
     with server.client() as c:
         answer = c.post(
             "/api/v1/workflows/validate",

@@ -324,3 +324,32 @@ jobs:
     assert server.wait_run(first)["status"] == "succeeded"
     assert server.wait_run(second)["status"] == "succeeded"
     assert server.wait_run(other)["status"] == "succeeded"
+
+
+def test_job_and_run_timeouts_bound_their_steps(server: Server, tmp_path: Path) -> None:
+    write_workflow(
+        server.settings,
+        "bounded",
+        """
+name: bounded
+on: {image: {repositories: ["**"]}}
+timeout: 30s
+jobs:
+  capped:
+    timeout: 2s
+    steps:
+      - run: sleep 1
+      - run: sleep 20
+      - run: echo never
+finally:
+  - run: echo "finally ran after ${{ run.status }}"
+""",
+    )
+    (run_id,) = push(server, "acme/web:v1")
+    t0 = time.monotonic()
+    run = server.wait_run(run_id, timeout=30)
+    assert time.monotonic() - t0 < 15
+    assert run["status"] == "timed_out"
+    steps = {s["index"]: s["status"] for s in run["steps"] if s["job_id"] == "capped"}
+    assert steps == {0: "succeeded", 1: "timed_out", 2: "skipped"}
+    assert "finally ran after timed_out" in server.logs(run_id)

@@ -12,7 +12,7 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any
 
-from tidegate.engine.loaded import FINALLY, load_run, load_run_async
+from tidegate.engine.loaded import FINALLY, LoadedRun, load_run, load_run_async
 from tidegate.engine.logsink import LogSink
 from tidegate.engine.runtime import Runtime, get_runtime
 from tidegate.engine.stepctx import expr_context, make_step_context
@@ -88,6 +88,24 @@ def finish_job(run_id: str, job_id: str, status: str) -> str:
     return status
 
 
+def step_timeout(loaded: LoadedRun, job_id: str, own: float) -> float:
+    """The step's timeout, cut short by what is left of its job's and run's `timeout:`.
+
+    `finally` steps answer to neither: they must run after a timeout too.
+    """
+    if job_id == FINALLY:
+        return own
+    now = datetime.now(UTC)
+    limits = [own]
+    job = loaded.workflow.jobs[job_id]
+    started = loaded.job_started.get(job_id)
+    if job.timeout and started:
+        limits.append(job.timeout - (now - started).total_seconds())
+    if loaded.workflow.timeout and loaded.run.started_at:
+        limits.append(loaded.workflow.timeout - (now - loaded.run.started_at).total_seconds())
+    return min(limits)
+
+
 def step_name(step: Step) -> str:
     """The step's `name`, else a short form of what it does."""
     if step.name:
@@ -147,6 +165,7 @@ async def execute_step(
     else:
         job = workflow.jobs[job_id]
         step, job_env = job.steps[index], dict(job.env)
+    timeout = step_timeout(loaded, job_id, step.timeout or runtime.settings.step_timeout)
     name = step_name(step)
     ctx = expr_context(runtime, loaded, loaded.job_statuses, run_status)
     sink = LogSink(runtime.db, run_id, job_id, index, runtime.secret_values())
@@ -179,6 +198,9 @@ async def execute_step(
     if not run_it:
         await asyncio.to_thread(record, "skipped")
         return "skipped"
+    if timeout <= 0:
+        await asyncio.to_thread(record, "timed_out", error="the job's or run's timeout passed")
+        return "timed_out"
 
     await asyncio.to_thread(
         record, "running", attempts=attempt, started_at=datetime.now(UTC), error=""
@@ -208,7 +230,7 @@ async def execute_step(
             step_env=dict(step.env),
             run_status=run_status,
             engine_error=engine_error,
-            timeout=step.timeout,
+            timeout=timeout,
             log=sink.write,
             cancel=cancel,
         )

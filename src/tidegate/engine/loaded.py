@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -30,6 +31,7 @@ class LoadedRun:
     event: ImageEvent
     workflow: Workflow
     job_statuses: dict[str, str]
+    job_started: dict[str, datetime]
 
     @property
     def run_id(self) -> str:
@@ -58,14 +60,18 @@ def load_run(runtime: Runtime, run_id: str) -> LoadedRun:
         if event_row is None:
             raise LookupError(f"event {run.event_id} of run {run_id} does not exist")
         event = to_image_event(event_row)
-        statuses = {job.job_id: job.status for job in jobs_of(session, run_id)}
+        jobs = jobs_of(session, run_id)
+        statuses = {job.job_id: job.status for job in jobs}
+        started = {job.job_id: job.started_at for job in jobs if job.started_at}
     if run.digest:
         # Every step sees the digest the run was pinned to at its start.
         event = event.model_copy(update={"digest": run.digest})
     workflow = _parse(
         run.workflow_digest, run.workflow_text, run.workflow_file or run.workflow_name
     )
-    return LoadedRun(run=run, event=event, workflow=workflow, job_statuses=statuses)
+    return LoadedRun(
+        run=run, event=event, workflow=workflow, job_statuses=statuses, job_started=started
+    )
 
 
 async def load_run_async(runtime: Runtime, run_id: str) -> LoadedRun:
