@@ -43,8 +43,35 @@ def eventually(check: Callable[[], T | None], timeout: float = 30.0, interval: f
     raise AssertionError(f"condition not met in {timeout}s; last value: {last!r}")
 
 
+class RunsApi:
+    """Reading runs through the API, for any server under test."""
+
+    url: str
+    admin_token: str
+
+    def client(self, token: str | None = None) -> httpx2.Client:
+        return httpx2.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {token or self.admin_token}"},
+            timeout=30,
+        )
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        with self.client() as c:
+            response = c.get(f"/api/v1/runs/{run_id}")
+            response.raise_for_status()
+            return dict(response.json())
+
+    def wait_run(
+        self, run_id: str, statuses: tuple[str, ...] = FINAL, timeout: float = 60
+    ) -> dict[str, Any]:
+        return eventually(
+            lambda: r if (r := self.run(run_id))["status"] in statuses else None, timeout
+        )
+
+
 @dataclass
-class Server:
+class Server(RunsApi):
     url: str
     settings: Settings = field(repr=False)
     admin_token: str = field(repr=False)
@@ -52,12 +79,6 @@ class Server:
     _thread: threading.Thread | None = None
     _server: uvicorn.Server | None = None
     tokens: dict[str, str] = field(default_factory=dict, repr=False)
-
-    def client(self, token: str | None = None) -> httpx2.Client:
-        token = token or self.admin_token
-        return httpx2.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-        )
 
     def token(self, user: str, role: str) -> str:
         """An API token for `user` with `role`, created on the server's database."""
@@ -76,19 +97,6 @@ class Server:
     ) -> httpx2.Response:
         return httpx2.post(
             self.hooks[source], content=body, headers={"Content-Type": content_type}, timeout=30
-        )
-
-    def run(self, run_id: str) -> dict[str, Any]:
-        with self.client() as c:
-            response = c.get(f"/api/v1/runs/{run_id}")
-            response.raise_for_status()
-            return dict(response.json())
-
-    def wait_run(
-        self, run_id: str, statuses: tuple[str, ...] = FINAL, timeout: float = 60
-    ) -> dict[str, Any]:
-        return eventually(
-            lambda: r if (r := self.run(run_id))["status"] in statuses else None, timeout
         )
 
     def logs(self, run_id: str) -> str:
@@ -161,7 +169,7 @@ def write_workflow(settings: Settings, name: str, text: str) -> Path:
 
 
 @dataclass
-class ServeProcess:
+class ServeProcess(RunsApi):
     """`tidegate serve` as a real process, for crash tests and the CLI."""
 
     env: dict[str, str]
@@ -215,26 +223,6 @@ class ServeProcess:
             except Exception:
                 self.proc.kill()
                 self.proc.wait(timeout=30)
-
-    def client(self, token: str | None = None) -> httpx2.Client:
-        return httpx2.Client(
-            base_url=self.url,
-            headers={"Authorization": f"Bearer {token or self.admin_token}"},
-            timeout=30,
-        )
-
-    def run(self, run_id: str) -> dict[str, Any]:
-        with self.client() as c:
-            response = c.get(f"/api/v1/runs/{run_id}")
-            response.raise_for_status()
-            return dict(response.json())
-
-    def wait_run(
-        self, run_id: str, statuses: tuple[str, ...] = FINAL, timeout: float = 60
-    ) -> dict[str, Any]:
-        return eventually(
-            lambda: r if (r := self.run(run_id))["status"] in statuses else None, timeout
-        )
 
 
 def serve_env(tmp: Path, database_url: str = "", **extra: str) -> dict[str, str]:

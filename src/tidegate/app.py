@@ -25,7 +25,8 @@ from tidegate.workflows import WorkflowDirectory
 
 
 def build_state(settings: Settings) -> AppState:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Owner-only: the database holds raw webhook bodies (callback URLs are secrets).
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     db = Database(settings.db_url)
     runtime = Runtime(
         settings=settings,

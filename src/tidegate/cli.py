@@ -54,7 +54,7 @@ def settings() -> Settings:
 
 def local_db(cfg: Settings) -> Database:
     """The configured database, migrated to this version (a no-op when it is current)."""
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    cfg.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     db = Database(cfg.db_url)
     upgrade(db.engine)
     return db
@@ -89,7 +89,7 @@ def print_json(data: Any) -> None:
 def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     t = Table(*columns, box=None, pad_edge=False)
     for row in rows:
-        t.add_row(*(str(row.get(c, "") or "") for c in columns))
+        t.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
     out.print(t)
 
 
@@ -151,7 +151,9 @@ def validate(
     files: list[Path] = []
     for target in targets:
         if target.is_dir():
-            files.extend(sorted([*target.glob("*.yaml"), *target.glob("*.yml")]))
+            found = [*target.glob("*.yaml"), *target.glob("*.yml")]
+            # As the server reads a directory: editors' dotfiles are not workflows.
+            files.extend(sorted(p for p in found if not p.name.startswith(".")))
         elif target.exists():
             files.append(target)
         else:

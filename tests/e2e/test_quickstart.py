@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -47,8 +48,15 @@ def test_quickstart_serves_and_simulate_makes_a_succeeding_run(tmp_path: Path) -
     env["TIDEGATE_URL"] = f"http://127.0.0.1:{port}"
     (first_command,) = readme_commands()[:1]
     log = (tmp_path / "serve.log").open("wb")
+    # Its own session: the shell, the script and the server stop together.
     server = subprocess.Popen(
-        first_command, shell=True, cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT
+        first_command,
+        shell=True,
+        cwd=checkout,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         eventually(
@@ -88,7 +96,7 @@ def test_quickstart_serves_and_simulate_makes_a_succeeding_run(tmp_path: Path) -
         )
         assert hello[0]["id"] in table.stdout and "succeeded" in table.stdout
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         log.close()
 

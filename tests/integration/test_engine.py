@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
 from tests.support import Server, eventually, write_workflow
@@ -353,3 +355,55 @@ finally:
     steps = {s["index"]: s["status"] for s in run["steps"] if s["job_id"] == "capped"}
     assert steps == {0: "succeeded", 1: "timed_out", 2: "skipped"}
     assert "finally ran after timed_out" in server.logs(run_id)
+
+
+def test_server_environment_stays_out_of_steps(
+    server_factory: Callable[..., Server], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIDEGATE_SECRET_DEPLOY_KEY", "s3cr3t-value")
+    monkeypatch.setenv("TIDEGATE_TOKEN", "tga_not_for_steps")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-for-steps-either")
+    server = server_factory()
+    out = tmp_path / "env.json"
+    write_workflow(
+        server.settings,
+        "env",
+        f"""
+name: env
+on: {{image: {{repositories: ["**"]}}}}
+jobs:
+  dump:
+    steps:
+      - run: python3 -c 'import json, os; json.dump(dict(os.environ), open("{out}", "w"))'
+""",
+    )
+    (run_id,) = push(server, "acme/web:v1")
+    assert server.wait_run(run_id)["status"] == "succeeded"
+    env = json.loads(out.read_text())
+    assert "PATH" in env
+    leaked = {k for k in env if k.startswith("TIDEGATE_SECRET") or k == "TIDEGATE_TOKEN"}
+    assert leaked == set() and "AWS_SECRET_ACCESS_KEY" not in env
+    assert "s3cr3t-value" not in json.dumps(env)
+    assert Path(env["TIDEGATE_WORKSPACE"]).is_absolute()
+
+
+def test_step_kinds_of_later_releases_fail_clearly(server: Server) -> None:
+    write_workflow(
+        server.settings,
+        "later",
+        """
+name: later
+on: {image: {repositories: ["**"]}}
+jobs:
+  a:
+    steps:
+      - container: {image: "busybox", command: ["true"]}
+""",
+    )
+    (run_id,) = push(server, "acme/web:v1")
+    run = server.wait_run(run_id)
+    assert run["status"] == "failed"
+    assert (
+        run["steps"][0]["error"] == "container steps are not available in this version of Tidegate"
+    )
+    assert "Traceback" not in server.logs(run_id)

@@ -33,9 +33,11 @@ def expression_context(
     jobs: Mapping[str, str],
     env: Mapping[str, str],
     secrets: Mapping[str, str],
+    job_status: str = "running",
 ) -> dict[str, Any]:
     return {
         "event": event_context(event),
+        "job": {"status": job_status},
         "run": dict(run),
         "jobs": {job_id: {"status": status} for job_id, status in jobs.items()},
         "env": dict(env),

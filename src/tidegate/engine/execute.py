@@ -189,7 +189,7 @@ async def execute_step(
         if step.if_:
             run_it = compile_condition(step.if_).evaluate(
                 {**ctx, "job": {"status": "failed" if job_failed else "running"}}
-            )
+            )  # `job.status` is the one context that changes within a job
         else:
             run_it = job_id == FINALLY or not job_failed
     except ExpressionError as exc:
@@ -237,7 +237,10 @@ async def execute_step(
         notes = step_ctx.notes
         if attempt > 1:
             await step_ctx.info(f"attempt {attempt}")
-        await STEP_KINDS[step.kind].execute(step_ctx)
+        kind = STEP_KINDS.get(step.kind)
+        if kind is None:
+            raise StepFailed(f"{step.kind} steps are not available in this version of Tidegate")
+        await kind.execute(step_ctx)
     except StepFailed as exc:
         status, error = exc.status, exc.message
         await sink.write("system", f"step {status}: {exc.message}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tidegate.engine.context import expression_context, step_variables
+from tidegate.engine.context import expression_context, host_environment, step_variables
 from tidegate.engine.loaded import LoadedRun, run_url
 from tidegate.engine.runtime import Runtime
 from tidegate.engine.steps.base import Log, StepContext
@@ -48,9 +48,10 @@ def make_step_context(
     def render(text: str) -> str:
         return compile_template(text).render(ctx)
 
-    workspace = runtime.workspaces / loaded.run.id
+    workspace = (runtime.workspaces / loaded.run.id).resolve()
     workspace.mkdir(parents=True, exist_ok=True)
-    env = dict(runtime.host_env)
+    # Only PATH, HOME and the like: the server's own settings and secrets stay out.
+    env = host_environment(runtime.host_env)
     for layer in (loaded.workflow.env, job_env, step_env):
         env.update({key: render(str(value)) for key, value in layer.items()})
     env.update(step_variables(loaded.event, loaded.run.id, run_url(runtime, loaded.run.id)))

@@ -39,7 +39,7 @@ class Received:
 def authenticate(db: Database, source: str, token: str) -> str:
     """The hook id for a live token of this source; NotFound otherwise (no hint which)."""
     if get_source(source) is None:
-        raise NotFound(f"unknown source {source!r}")
+        raise NotFound("no such webhook")
     with db.session() as session:
         hook = credentials.find_hook(session, source, token)
         if hook is None:

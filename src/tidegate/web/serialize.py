@@ -22,21 +22,12 @@ from tidegate.web.schemas import (
 
 
 def event_out(row: Event) -> EventOut:
+    event = to_image_event(row)
     return EventOut(
-        id=row.id,
-        source=row.source,
-        delivery_id=row.delivery_id,
-        registry=row.registry_host,
-        repository=row.repository,
-        tag=row.tag,
-        digest=row.digest,
-        media_type=row.media_type,
-        pusher=row.pusher,
-        pushed_at=row.pushed_at,
-        callback_url=row.callback_url,
+        **event.model_dump(exclude={"raw", "received_at"}),
         received_at=row.received_at,
         run_count=row.run_count,
-        image=to_image_event(row).image,
+        image=event.image,
     )
 
 

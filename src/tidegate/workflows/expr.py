@@ -29,7 +29,8 @@ from lark import Token, Tree
 from tidegate.errors import ExpressionError
 from tidegate.events.model import ImageEvent
 
-CONTEXTS = ("env", "event", "jobs", "run", "secrets")
+# `job` is the current job ({"status": "running" or "failed"}), for a step's `if`.
+CONTEXTS = ("env", "event", "job", "jobs", "run", "secrets")
 _MACROS = frozenset({"all", "exists", "exists_one", "filter", "map"})
 _TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 _ACTIVATION_TAIL = " (in activation"

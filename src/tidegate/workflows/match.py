@@ -12,8 +12,8 @@ __all__ = ["matches", "tag_matches"]
 def matches(f: ImageFilter, event: ImageEvent) -> bool:
     """All of: a repository glob, a tag pattern, the source and the registry host accept it.
 
-    An empty tag (digest-only push) passes only when `tags` holds ``""`` or ``"*"``
-    (the default), see `tag_matches`.
+    An empty tag (digest-only push) passes only when `tags` holds ``""``, see
+    `tag_matches`.
     """
     if f.sources is not None and event.source not in f.sources:
         return False

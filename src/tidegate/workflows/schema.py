@@ -337,6 +337,19 @@ def graph_problems(needs: Mapping[str, Sequence[str]]) -> list[Issue]:
     return problems
 
 
+def callbacks_outside_finally(workflow: Workflow) -> list[Issue]:
+    """A callback reports the run's result, which is known only in `finally`."""
+    return [
+        Issue(
+            ("jobs", job_id, "steps", i, "callback"),
+            "a callback reports the run's result: put it under `finally:`",
+        )
+        for job_id, job in workflow.jobs.items()
+        for i, step in enumerate(job.steps)
+        if step.callback is not None
+    ]
+
+
 def _raw_needs(data: object) -> dict[str, list[str]]:
     """The needs graph from unvalidated input, so graph problems are reported together
     with every other problem rather than only once the rest validates."""
@@ -375,6 +388,7 @@ class Workflow(_Model):
                 raise
             raise _errors(cls.__name__, [*exc.errors(), *problems]) from None
         problems = graph_problems({k: job.needs for k, job in workflow.jobs.items()})
+        problems.extend(callbacks_outside_finally(workflow))
         if problems:
             raise _errors(cls.__name__, problems)
         return workflow

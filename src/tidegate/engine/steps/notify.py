@@ -28,7 +28,8 @@ class NotifyStep:
     async def execute(self, ctx: StepContext) -> None:
         spec = ctx.spec
         when = list(spec.when)
-        if not wants(when, ctx.run_status):
+        # Inside a job the run is still going: the step's place decides, not `when`.
+        if ctx.run_status != "running" and not wants(when, ctx.run_status):
             await ctx.info(f"run {ctx.run_status}: notify skipped (when: {', '.join(when)})")
             return
         title = ctx.render(spec.title) if spec.title else default_title(ctx)
