@@ -140,10 +140,13 @@ def conclude(run_id: str, job_statuses: dict[str, str], engine_error: bool) -> s
 
 
 def finish_run(run_id: str, status: str, engine_error: bool, error: str) -> str:
-    with get_runtime().db.session() as session:
+    runtime = get_runtime()
+    with runtime.db.session() as session:
         store_runs.set_run_status(
             session, run_id, status, error=error or None, engine_error=engine_error
         )
+    with runtime.lock:
+        runtime.cancelled.discard(run_id)
     return status
 
 
