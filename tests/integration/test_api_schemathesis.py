@@ -15,6 +15,10 @@ from tests.support import Server, make_settings, start_server, write_workflow
 from tidegate.app import create_app
 from tidegate.simulate import dockerhub_payload
 
+# Schemathesis's own strategies use `random` in places; Hypothesis warns about that,
+# and our warnings-are-errors setting must not turn their internals into our failures.
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
+
 # The schema comes from the app itself, so operations are known at collection time.
 SCHEMA = schemathesis.openapi.from_dict(
     create_app(make_settings(Path(tempfile.mkdtemp(prefix="tidegate-schema-")))).openapi()
