@@ -1,20 +1,24 @@
 """Approvals: opened by a job, decided by people, settled once.
 
-The job's workflow waits in a durable `recv` (no thread held); people's decisions are
-counted here, and only the decision that settles the approval wakes the workflow.
+The job waits in a checkpointed step that re-reads the approval whenever it is rung
+(a decision in this process) and every wake interval (another process's decision, the
+deadline). People's decisions are counted under a lock on the approval's row, so two
+approvers deciding at once settle it exactly once.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from tidegate.engine.loaded import load_run
 from tidegate.engine.runtime import Runtime, get_runtime
 from tidegate.engine.stepctx import expr_context, make_step_context
 from tidegate.engine.steps.notify import notify
+from tidegate.engine.wakeups import approval_key
 from tidegate.errors import Conflict, Forbidden, NotFound
 from tidegate.store import approvals as store
 from tidegate.store import runs as store_runs
@@ -34,6 +38,8 @@ def open_approval(run_id: str, job_id: str) -> dict[str, Any]:
         ctx = expr_context(runtime, loaded, loaded.job_statuses, "waiting")
         message = compile_template(spec.message).render(ctx)
     with runtime.db.session() as session:
+        # A cancel that landed just before: the approval is born closed, not left open.
+        cancelled = store_runs.cancel_requested(session, run_id)
         row = store.create_approval(
             session,
             run_id=run_id,
@@ -42,38 +48,27 @@ def open_approval(run_id: str, job_id: str) -> dict[str, Any]:
             required=spec.required,
             message=message,
             deadline=deadline,
+            status="cancelled" if cancelled else "pending",
         )
-        store_runs.set_job_status(session, run_id, job_id, "waiting")
-        store_runs.set_run_status(session, run_id, "waiting")
-    timeout = (row.deadline - datetime.now(UTC)).total_seconds() if row.deadline else None
-    return {"approval_id": row.id, "timeout": timeout}
-
-
-def settle(run_id: str, job_id: str, approval_id: str, message: str | None) -> str:
-    """The job's status once its approval is settled; `message` None means timed out."""
-    runtime = get_runtime()
-    with runtime.db.session() as session:
-        if message is None:
-            store.close_approval(session, approval_id, "timed_out")
-        row = store.get_approval(session, approval_id)
-        outcome = row.status if row is not None else "rejected"
-        status = {"approved": "succeeded", "cancelled": "cancelled"}.get(outcome, "failed")
-        store_runs.set_job_status(session, run_id, job_id, status)
-        if not store.pending_for_run(session, run_id):
-            store_runs.set_run_status(session, run_id, "running")
-    return status
+        if row.status == "pending":
+            store_runs.set_job_status(session, run_id, job_id, "waiting")
+            store_runs.set_run_status(session, run_id, "waiting")
+    return {"approval_id": row.id}
 
 
 async def notify_opened(run_id: str, job_id: str, approval_id: str) -> None:
     """Send the `finally` notifications whose `when:` lists "approval"."""
     runtime = get_runtime()
-    loaded = await asyncio.to_thread(load_run, runtime, run_id)
+    loaded = load_run(runtime, run_id)
     targets = [
         step.notify
         for step in loaded.workflow.finally_
         if step.notify is not None and "approval" in step.notify.when
     ]
-    if not targets:
+    with runtime.db.session() as session:
+        row = store.get_approval(session, approval_id)
+        still_open = row is not None and row.status == "pending"
+    if not targets or not still_open:
         return
     ctx = make_step_context(
         runtime,
@@ -98,6 +93,46 @@ async def _discard(stream: str, text: str) -> None:
     """Approval notices have no step log of their own; their deliveries are recorded."""
 
 
+def _expire(session: Session, row: Approval) -> None:
+    if row.status == "pending" and row.deadline and row.deadline <= datetime.now(UTC):
+        store.close_approval(session, row.id, "timed_out")
+        session.refresh(row)
+
+
+async def wait_for_decision(approval_id: str) -> str:
+    """Block until the approval is settled (or its deadline passes: timed out)."""
+    runtime = get_runtime()
+
+    def settled() -> str | None:
+        with runtime.db.session() as session:
+            row = store.get_approval(session, approval_id)
+            if row is None:
+                return "rejected"
+            _expire(session, row)
+            return None if row.status == "pending" else row.status
+
+    with runtime.db.session() as session:
+        row = store.get_approval(session, approval_id)
+        deadline = row.deadline.timestamp() if row and row.deadline else None
+    # A little past the deadline, so the last look finds it passed.
+    result = await runtime.wakeups.until(
+        approval_key(approval_id), settled, None if deadline is None else deadline + 0.01
+    )
+    return result or settled() or "timed_out"
+
+
+def settle(run_id: str, job_id: str, approval_id: str) -> str:
+    """The job's status from its settled approval; the run leaves `waiting`."""
+    runtime = get_runtime()
+    with runtime.db.session() as session:
+        row = store.get_approval(session, approval_id)
+        outcome = row.status if row is not None else "rejected"
+        status = {"approved": "succeeded", "cancelled": "cancelled"}.get(outcome, "failed")
+        if not store.pending_for_run(session, run_id):
+            store_runs.set_run_status(session, run_id, "running")
+    return status
+
+
 @dataclass
 class Decision:
     approval: Approval
@@ -116,15 +151,19 @@ def allowed(approval: Approval, user: str, groups: dict[str, list[str]]) -> bool
 def decide(runtime: Runtime, approval_id: str, user: str, decision: str, comment: str) -> Decision:
     """Record one person's decision; settle the approval when it is decided.
 
-    Any listed approver can reject; approval needs `required` distinct approvers.
+    Any listed approver can reject; approval needs `required` distinct approvers. A
+    decision after the deadline is refused: on timeout an approval is rejected, never
+    approved.
     """
     with runtime.db.session() as session:
-        row = store.get_approval(session, approval_id)
+        row = store.lock_approval(session, approval_id)
         if row is None:
             raise NotFound(f"approval {approval_id} does not exist")
         if not allowed(row, user, runtime.settings.groups):
             raise Forbidden(f"{user} is not an approver of {approval_id}")
+        _expire(session, row)
         if row.status != "pending":
+            runtime.wakeups.ring(approval_key(approval_id))
             raise Conflict(f"approval {approval_id} is already {row.status}")
         store.record_decision(session, row, user, decision, comment)
         settled = None
@@ -136,17 +175,20 @@ def decide(runtime: Runtime, approval_id: str, user: str, decision: str, comment
             }
             if len(approvals) >= row.required:
                 settled = "approved"
-        if settled and not store.close_approval(session, row.id, settled):
-            settled = None
+        if settled:
+            store.close_approval(session, row.id, settled)
         session.flush()
         session.refresh(row)
+    if settled:
+        runtime.wakeups.ring(approval_key(approval_id))
     return Decision(approval=row, settled=settled)
 
 
-def cancel_pending(runtime: Runtime, run_id: str) -> list[Approval]:
-    """Close the run's open approvals as cancelled; the caller wakes their workflows."""
+def cancel_pending(runtime: Runtime, run_id: str) -> None:
+    """Close the run's open approvals as cancelled and wake their jobs."""
     with runtime.db.session() as session:
         pending = store.pending_for_run(session, run_id)
         for row in pending:
             store.close_approval(session, row.id, "cancelled")
-    return pending
+    for row in pending:
+        runtime.wakeups.ring(approval_key(row.id))

@@ -1,10 +1,12 @@
 """The durable workflows: a run, and one child workflow per job.
 
-The run starts each job as its own workflow once the jobs it needs have finished, so
-independent jobs run concurrently; a job reports its status to the run by message when
-it ends, and the run waits on those messages (no polling, no thread held). What
-touches the world happens in `execute`/`approval` functions checkpointed as steps: after
-a crash, finished steps are not run again and the one in flight runs once more.
+The run starts each job as its own workflow once the jobs it needs have ended, so
+independent jobs run concurrently. Waiting — the run for its jobs, a job for its
+approval — is a checkpointed step that re-reads the database when rung (see
+`wakeups`): no DBOS message can be lost between a commit and a wake-up, and a waiting
+run costs no polling. What touches the world happens in `execute`/`approval` functions
+checkpointed as steps: after a crash, finished steps are not run again and the one in
+flight runs once more.
 """
 
 from __future__ import annotations
@@ -13,14 +15,19 @@ from typing import Any
 
 from dbos import DBOS, SetWorkflowID, StepOptions
 
-from tidegate.engine import approval, execute
+from tidegate.engine import approval, bookkeeping, execute
 from tidegate.engine.loaded import FINALLY
 
-# A step's own retries are the workflow's decision (`retries:`), never DBOS's.
+# A user's step runs once per attempt; its retries are the workflow's (`retries:`).
 ONCE: StepOptions = {"retries_allowed": False}
-NEVER = 10 * 365 * 24 * 3600.0  # an approval without a timeout waits "forever"
-APPROVAL_TOPIC = "approval"
-JOB_DONE_TOPIC = "job-done"
+# Bookkeeping is idempotent: a passing database error (a lock, a dropped connection)
+# is retried rather than failing the run.
+BOOKKEEPING: StepOptions = {
+    "retries_allowed": True,
+    "max_attempts": 5,
+    "interval_seconds": 0.5,
+    "backoff_rate": 2.0,
+}
 
 
 def job_workflow_id(run_id: str, job_id: str) -> str:
@@ -29,28 +36,18 @@ def job_workflow_id(run_id: str, job_id: str) -> str:
 
 @DBOS.workflow(name="tidegate.run")
 async def run_workflow(run_id: str) -> str:
-    plan: dict[str, Any] = await DBOS.run_step_async(ONCE, execute.begin_run, run_id)
-    needs: dict[str, list[str]] = {job_id: job_needs for job_id, job_needs in plan["jobs"]}
-    statuses: dict[str, str] = {}
-    started: set[str] = set()
-    engine_error = False
-    error = ""
-    while len(statuses) < len(needs):
-        # A job starts once all it needs have finished; schema validation rules out cycles.
-        for job_id, job_needs in needs.items():
-            if job_id not in started and all(n in statuses for n in job_needs):
-                started.add(job_id)
-                with SetWorkflowID(job_workflow_id(run_id, job_id)):
-                    await DBOS.start_workflow_async(
-                        job_workflow, run_id, job_id, {n: statuses[n] for n in job_needs}
-                    )
-        # Jobs report as they finish: the run waits on one message, never polls its jobs.
-        done: dict[str, Any] = await DBOS.recv_async(JOB_DONE_TOPIC, timeout_seconds=NEVER)
-        statuses[done["job"]] = done["status"]
-        if done.get("engine_error"):
-            engine_error = True
-            error = error or f"job {done['job']}: {done['engine_error']}"
-    status: str = await DBOS.run_step_async(ONCE, execute.conclude, run_id, statuses, engine_error)
+    try:
+        plan: dict[str, Any] = await DBOS.run_step_async(BOOKKEEPING, bookkeeping.begin_run, run_id)
+    except Exception as exc:  # e.g. a snapshot this release cannot read: end it, visibly
+        failed: str = await DBOS.run_step_async(
+            BOOKKEEPING, bookkeeping.finish_run, run_id, "failed", True, f"engine error: {exc!r}"
+        )
+        return failed
+    statuses = await _jobs(run_id, {job_id: needs for job_id, needs in plan["jobs"]})
+    outcome: dict[str, Any] = await DBOS.run_step_async(
+        BOOKKEEPING, bookkeeping.conclude, run_id, statuses
+    )
+    status, engine_error, error = outcome["status"], outcome["engine_error"], outcome["error"]
     finally_failed = False
     for index, retries in enumerate(plan["finally"]):
         result = await _step_with_retries(
@@ -61,26 +58,50 @@ async def run_workflow(run_id: str) -> str:
         status = "failed"
         error = error or "a finally step failed"
     final: str = await DBOS.run_step_async(
-        ONCE, execute.finish_run, run_id, status, engine_error, error
+        BOOKKEEPING, bookkeeping.finish_run, run_id, status, engine_error, error
     )
     return final
 
 
+async def _jobs(run_id: str, needs: dict[str, list[str]]) -> dict[str, str]:
+    """Start each job once what it needs has ended; return every job's status."""
+    statuses: dict[str, str] = {}
+    started: set[str] = set()
+    while len(statuses) < len(needs):
+        # Schema validation rules out cycles, so something is always ready or running.
+        for job_id, job_needs in needs.items():
+            if job_id not in started and all(n in statuses for n in job_needs):
+                started.add(job_id)
+                with SetWorkflowID(job_workflow_id(run_id, job_id)):
+                    await DBOS.start_workflow_async(
+                        job_workflow, run_id, job_id, {n: statuses[n] for n in job_needs}
+                    )
+        running = sorted(started - statuses.keys())
+        ended: dict[str, str] = await DBOS.run_step_async(
+            ONCE, bookkeeping.wait_for_jobs, run_id, running
+        )
+        statuses.update(ended)
+    return statuses
+
+
 @DBOS.workflow(name="tidegate.job")
 async def job_workflow(run_id: str, job_id: str, needs: dict[str, str]) -> str:
-    report: dict[str, Any] = {"job": job_id, "status": "failed"}
     try:
-        report["status"] = await _job(run_id, job_id, needs)
+        return await _job(run_id, job_id, needs)
     except Exception as exc:  # ours, not the user's: the run must still hear of it
-        report["engine_error"] = f"engine error: {exc!r}"
-        await DBOS.run_step_async(ONCE, execute.finish_job, run_id, job_id, "failed")
-    await DBOS.send_async(run_id, report, JOB_DONE_TOPIC)
-    return str(report["status"])
+        failed: str = await DBOS.run_step_async(
+            BOOKKEEPING, bookkeeping.fail_job, run_id, job_id, f"engine error: {exc!r}"
+        )
+        return failed
 
 
 async def _job(run_id: str, job_id: str, needs: dict[str, str]) -> str:
-    plan: dict[str, Any] = await DBOS.run_step_async(ONCE, execute.job_plan, run_id, job_id)
-    verdict: str = await DBOS.run_step_async(ONCE, execute.decide_job, run_id, job_id, needs)
+    plan: dict[str, Any] = await DBOS.run_step_async(
+        BOOKKEEPING, bookkeeping.job_plan, run_id, job_id
+    )
+    verdict: str = await DBOS.run_step_async(
+        BOOKKEEPING, bookkeeping.decide_job, run_id, job_id, needs
+    )
     if verdict != "run":
         return verdict
     if plan["approval"]:
@@ -95,7 +116,9 @@ async def _job(run_id: str, job_id: str, needs: dict[str, str]) -> str:
             results.append(result)
             job_failed = job_failed or result in ("failed", "timed_out", "cancelled")
         status = execute.job_status_from_steps(results)
-    finished: str = await DBOS.run_step_async(ONCE, execute.finish_job, run_id, job_id, status)
+    finished: str = await DBOS.run_step_async(
+        BOOKKEEPING, bookkeeping.finish_job, run_id, job_id, status
+    )
     return finished
 
 
@@ -130,19 +153,13 @@ async def _step_with_retries(
 
 
 async def _approval(run_id: str, job_id: str) -> str:
-    opened: dict[str, Any] = await DBOS.run_step_async(ONCE, approval.open_approval, run_id, job_id)
-    await DBOS.run_step_async(ONCE, approval.notify_opened, run_id, job_id, opened["approval_id"])
-    timeout = opened["timeout"]
-    # The durable recv holds no thread; its deadline survives restarts.
-    message = await DBOS.recv_async(
-        APPROVAL_TOPIC, timeout_seconds=max(timeout, 0.0) if timeout is not None else NEVER
+    opened: dict[str, Any] = await DBOS.run_step_async(
+        BOOKKEEPING, approval.open_approval, run_id, job_id
     )
+    approval_id = opened["approval_id"]
+    await DBOS.run_step_async(ONCE, approval.notify_opened, run_id, job_id, approval_id)
+    await DBOS.run_step_async(ONCE, approval.wait_for_decision, approval_id)
     status: str = await DBOS.run_step_async(
-        ONCE, approval.settle, run_id, job_id, opened["approval_id"], message
+        BOOKKEEPING, approval.settle, run_id, job_id, approval_id
     )
     return status
-
-
-async def wake_approval(run_id: str, job_id: str, outcome: str) -> None:
-    """Tell a job waiting on its approval that it was settled."""
-    await DBOS.send_async(job_workflow_id(run_id, job_id), outcome, APPROVAL_TOPIC)

@@ -12,9 +12,9 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any
 
-from tidegate.engine.loaded import FINALLY, LoadedRun, load_run, load_run_async
+from tidegate.engine.loaded import FINALLY, LoadedRun, load_run_async
 from tidegate.engine.logsink import LogSink
-from tidegate.engine.runtime import Runtime, get_runtime
+from tidegate.engine.runtime import get_runtime
 from tidegate.engine.stepctx import expr_context, make_step_context
 from tidegate.engine.steps import STEP_KINDS
 from tidegate.errors import ExpressionError, StepFailed
@@ -23,69 +23,6 @@ from tidegate.workflows import Step, compile_condition
 
 FINAL = store_runs.FINAL
 CANCEL_POLL_SECONDS = 0.5
-
-
-def begin_run(run_id: str) -> dict[str, Any]:
-    """Mark the run started and lay out its jobs; returns the plan the workflow follows."""
-    runtime = get_runtime()
-    loaded = load_run(runtime, run_id)
-    jobs = {job_id: list(job.needs) for job_id, job in loaded.workflow.jobs.items()}
-    with runtime.db.session() as session:
-        store_runs.ensure_jobs(session, run_id, jobs)
-        store_runs.set_run_status(session, run_id, "running")
-    return {
-        "jobs": [[job_id, needs] for job_id, needs in jobs.items()],
-        "finally": [step.retries for step in loaded.workflow.finally_],
-    }
-
-
-def job_plan(run_id: str, job_id: str) -> dict[str, Any]:
-    loaded = load_run(get_runtime(), run_id)
-    job = loaded.workflow.jobs[job_id]
-    return {
-        "needs": list(job.needs),
-        "approval": job.approval is not None,
-        "retries": [step.retries for step in job.steps],
-    }
-
-
-def decide_job(run_id: str, job_id: str, needs: dict[str, str]) -> str:
-    """Whether the job runs: "run", "skipped", "cancelled" (or "failed" for a bad `if`)."""
-    runtime = get_runtime()
-    loaded = load_run(runtime, run_id)
-    job = loaded.workflow.jobs[job_id]
-    with runtime.db.session() as session:
-        cancelled = store_runs.cancel_requested(session, run_id)
-    if cancelled:
-        verdict = "cancelled"
-    elif job.if_:
-        ctx = expr_context(runtime, loaded, {**loaded.job_statuses, **needs}, "running")
-        try:
-            verdict = "run" if compile_condition(job.if_).evaluate(ctx) else "skipped"
-        except ExpressionError as exc:
-            _record_job_error(runtime, run_id, job_id, f"if: {exc}")
-            verdict = "failed"
-    else:
-        verdict = "run" if all(s == "succeeded" for s in needs.values()) else "skipped"
-    with runtime.db.session() as session:
-        if verdict == "run":
-            store_runs.set_job_status(session, run_id, job_id, "running")
-        else:
-            store_runs.set_job_status(session, run_id, job_id, verdict)
-    return verdict
-
-
-def _record_job_error(runtime: Runtime, run_id: str, job_id: str, message: str) -> None:
-    with runtime.db.session() as session:
-        store_runs.upsert_step(
-            session, run_id, job_id, 0, name="if", kind="if", status="failed", error=message
-        )
-
-
-def finish_job(run_id: str, job_id: str, status: str) -> str:
-    with get_runtime().db.session() as session:
-        store_runs.set_job_status(session, run_id, job_id, status)
-    return status
 
 
 def step_timeout(loaded: LoadedRun, job_id: str, own: float) -> float:
@@ -122,32 +59,6 @@ def job_status_from_steps(statuses: list[str]) -> str:
         if bad in statuses:
             return bad
     return "succeeded"
-
-
-def conclude(run_id: str, job_statuses: dict[str, str], engine_error: bool) -> str:
-    """The run's status before `finally` (what `run.status` shows there)."""
-    runtime = get_runtime()
-    with runtime.db.session() as session:
-        cancelled = store_runs.cancel_requested(session, run_id)
-    values = set(job_statuses.values())
-    if cancelled or "cancelled" in values:
-        return "cancelled"
-    if "timed_out" in values:
-        return "timed_out"
-    if "failed" in values or engine_error:
-        return "failed"
-    return "succeeded"
-
-
-def finish_run(run_id: str, status: str, engine_error: bool, error: str) -> str:
-    runtime = get_runtime()
-    with runtime.db.session() as session:
-        store_runs.set_run_status(
-            session, run_id, status, error=error or None, engine_error=engine_error
-        )
-    with runtime.lock:
-        runtime.cancelled.discard(run_id)
-    return status
 
 
 async def execute_step(

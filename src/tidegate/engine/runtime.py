@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tidegate.config import Settings
+from tidegate.engine.wakeups import Wakeups
 from tidegate.executors.base import Executor
 from tidegate.security.allowlist import AllowList
 from tidegate.store.db import Database
@@ -23,6 +24,7 @@ class Runtime:
     executors: dict[str, Executor]
     callback_allow: AllowList
     notify_allow: AllowList
+    wakeups: Wakeups = field(default_factory=Wakeups)
     # The part of the server's environment host steps inherit (see context.INHERITED).
     host_env: dict[str, str] = field(default_factory=dict)
     # Runs whose cancellation this process asked for: steps poll this beside the database.

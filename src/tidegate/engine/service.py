@@ -63,8 +63,8 @@ async def resume_queued(runtime: Runtime) -> int:
     return len(pending)
 
 
-def cancel_run(runtime: Runtime, run_id: str) -> list[tuple[str, str]]:
-    """Ask a run to stop. Returns the (run, job) approvals to wake; finally steps still run."""
+def cancel_run(runtime: Runtime, run_id: str) -> None:
+    """Ask a run to stop: its step is killed, its approvals close; `finally` still runs."""
     with runtime.db.session() as session:
         run = store_runs.get_run(session, run_id)
         if run is None:
@@ -73,12 +73,11 @@ def cancel_run(runtime: Runtime, run_id: str) -> list[tuple[str, str]]:
             raise Conflict(f"run {run_id} has already finished ({run.status})")
     with runtime.lock:
         runtime.cancelled.add(run_id)
-    return [(row.run_id, row.job_id) for row in approval.cancel_pending(runtime, run_id)]
+    approval.cancel_pending(runtime, run_id)
 
 
 async def cancel(runtime: Runtime, run_id: str) -> None:
-    for run, job in await asyncio.to_thread(cancel_run, runtime, run_id):
-        await durable.wake_approval(run, job, "cancelled")
+    await asyncio.to_thread(cancel_run, runtime, run_id)
 
 
 def _copy_run(runtime: Runtime, run_id: str) -> Started:
@@ -132,7 +131,5 @@ async def replay(
 async def decide(
     runtime: Runtime, approval_id: str, user: str, decision: str, comment: str
 ) -> approval.Decision:
-    result = await asyncio.to_thread(approval.decide, runtime, approval_id, user, decision, comment)
-    if result.settled:
-        await durable.wake_approval(result.approval.run_id, result.approval.job_id, result.settled)
-    return result
+    """Decide in this process; the waiting job is rung here, or looks again on its own."""
+    return await asyncio.to_thread(approval.decide, runtime, approval_id, user, decision, comment)

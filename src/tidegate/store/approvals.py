@@ -26,6 +26,7 @@ def create_approval(
     required: int,
     message: str,
     deadline: datetime | None,
+    status: str = "pending",
 ) -> Approval:
     """The job's approval; created once even when the engine replays the job."""
     existing = find_for_job(session, run_id, job_id)
@@ -39,7 +40,7 @@ def create_approval(
         required=required,
         message=message,
         deadline=deadline,
-        status="pending",
+        status=status,
         created_at=utcnow(),
     )
     session.add(row)
@@ -49,6 +50,20 @@ def create_approval(
 
 def get_approval(session: Session, approval_id: str) -> Approval | None:
     return session.get(Approval, approval_id)
+
+
+def lock_approval(session: Session, approval_id: str) -> Approval | None:
+    """The approval, with its row locked for the rest of the transaction.
+
+    A no-op UPDATE takes the lock on both backends (a row lock on PostgreSQL, the
+    write lock on SQLite), so concurrent decisions are counted one after the other.
+    """
+    result = session.execute(
+        update(Approval).where(Approval.id == approval_id).values(status=Approval.status)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return None
+    return session.get(Approval, approval_id, populate_existing=True)
 
 
 def pending_for_run(session: Session, run_id: str) -> list[Approval]:

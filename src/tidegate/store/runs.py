@@ -96,6 +96,14 @@ def set_run_status(
     )
 
 
+def mark_engine_error(session: Session, run_id: str, error: str) -> None:
+    """Tidegate failed this run (not the user's step); the first error is kept."""
+    run = session.get(Run, run_id)
+    if run is not None:
+        run.engine_error = True
+        run.error = run.error or error
+
+
 def set_run_digest(session: Session, run_id: str, digest: str, image: str) -> None:
     session.execute(update(Run).where(Run.id == run_id).values(digest=digest, image=image))
 

@@ -1,0 +1,141 @@
+"""Run- and job-level steps the durable workflows checkpoint: plan, decide, wait, finish.
+
+Nothing here imports DBOS; `durable.py` decides what is a step and in which order.
+Each function is safe to run again after a crash: its state changes are idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tidegate.engine.loaded import load_run
+from tidegate.engine.runtime import Runtime, get_runtime
+from tidegate.engine.stepctx import expr_context
+from tidegate.engine.wakeups import run_key
+from tidegate.errors import ExpressionError
+from tidegate.store import runs as store_runs
+from tidegate.workflows import compile_condition
+
+JOB_FINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out", "skipped"})
+
+
+def begin_run(run_id: str) -> dict[str, Any]:
+    """Mark the run started and lay out its jobs; returns the plan the workflow follows."""
+    runtime = get_runtime()
+    loaded = load_run(runtime, run_id)
+    jobs = {job_id: list(job.needs) for job_id, job in loaded.workflow.jobs.items()}
+    with runtime.db.session() as session:
+        store_runs.ensure_jobs(session, run_id, jobs)
+        store_runs.set_run_status(session, run_id, "running")
+    return {
+        "jobs": [[job_id, needs] for job_id, needs in jobs.items()],
+        "finally": [step.retries for step in loaded.workflow.finally_],
+    }
+
+
+def job_plan(run_id: str, job_id: str) -> dict[str, Any]:
+    loaded = load_run(get_runtime(), run_id)
+    job = loaded.workflow.jobs[job_id]
+    return {
+        "approval": job.approval is not None,
+        "retries": [step.retries for step in job.steps],
+    }
+
+
+def decide_job(run_id: str, job_id: str, needs: dict[str, str]) -> str:
+    """Whether the job runs: "run", "skipped", "cancelled" (or "failed" for a bad `if`)."""
+    runtime = get_runtime()
+    loaded = load_run(runtime, run_id)
+    job = loaded.workflow.jobs[job_id]
+    with runtime.db.session() as session:
+        cancelled = store_runs.cancel_requested(session, run_id)
+    if cancelled:
+        verdict = "cancelled"
+    elif job.if_:
+        ctx = expr_context(runtime, loaded, {**loaded.job_statuses, **needs}, "running")
+        try:
+            verdict = "run" if compile_condition(job.if_).evaluate(ctx) else "skipped"
+        except ExpressionError as exc:
+            _record_job_error(runtime, run_id, job_id, f"if: {exc}")
+            verdict = "failed"
+    else:
+        verdict = "run" if all(s == "succeeded" for s in needs.values()) else "skipped"
+    if verdict == "run":
+        with runtime.db.session() as session:
+            store_runs.set_job_status(session, run_id, job_id, "running")
+    else:
+        finish_job(run_id, job_id, verdict)
+    return verdict
+
+
+def _record_job_error(runtime: Runtime, run_id: str, job_id: str, message: str) -> None:
+    with runtime.db.session() as session:
+        store_runs.upsert_step(
+            session, run_id, job_id, 0, name="if", kind="if", status="failed", error=message
+        )
+
+
+def finish_job(run_id: str, job_id: str, status: str) -> str:
+    """Record the job's end and wake its run."""
+    runtime = get_runtime()
+    with runtime.db.session() as session:
+        store_runs.set_job_status(session, run_id, job_id, status)
+    runtime.wakeups.ring(run_key(run_id))
+    return status
+
+
+def fail_job(run_id: str, job_id: str, message: str) -> str:
+    """A job the engine itself failed: the run records an engine error."""
+    runtime = get_runtime()
+    with runtime.db.session() as session:
+        store_runs.mark_engine_error(session, run_id, f"job {job_id}: {message}")
+    return finish_job(run_id, job_id, "failed")
+
+
+async def wait_for_jobs(run_id: str, job_ids: list[str]) -> dict[str, str]:
+    """Block until at least one of `job_ids` has ended; returns those that have."""
+    runtime = get_runtime()
+    wanted = set(job_ids)
+
+    def ended() -> dict[str, str] | None:
+        with runtime.db.session() as session:
+            done = {
+                job.job_id: job.status
+                for job in store_runs.jobs_of(session, run_id)
+                if job.job_id in wanted and job.status in JOB_FINAL
+            }
+        return done or None
+
+    result = await runtime.wakeups.until(run_key(run_id), ended)
+    assert result is not None
+    return result
+
+
+def conclude(run_id: str, job_statuses: dict[str, str]) -> dict[str, Any]:
+    """The run's status before `finally` (what `run.status` shows there)."""
+    runtime = get_runtime()
+    with runtime.db.session() as session:
+        run = store_runs.get_run(session, run_id)
+        assert run is not None
+        cancelled, engine_error, error = run.cancel_requested, run.engine_error, run.error
+    values = set(job_statuses.values())
+    if cancelled or "cancelled" in values:
+        status = "cancelled"
+    elif "timed_out" in values:
+        status = "timed_out"
+    elif "failed" in values or engine_error:
+        status = "failed"
+    else:
+        status = "succeeded"
+    return {"status": status, "engine_error": engine_error, "error": error}
+
+
+def finish_run(run_id: str, status: str, engine_error: bool, error: str) -> str:
+    runtime = get_runtime()
+    with runtime.db.session() as session:
+        store_runs.set_run_status(
+            session, run_id, status, error=error or None, engine_error=engine_error
+        )
+    with runtime.lock:
+        runtime.cancelled.discard(run_id)
+    return status
