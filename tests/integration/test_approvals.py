@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.support import Server, eventually, write_workflow
 from tidegate.simulate import dockerhub_payload
+from tidegate.store.db import Database
+from tidegate.store.models import Approval
 
 
 def workflow(done: Path, required: int = 2, timeout: str = "1h") -> str:
@@ -110,3 +115,41 @@ def test_cancel_closes_a_waiting_approval(server: Server, tmp_path: Path) -> Non
     assert run["status"] == "cancelled"
     assert run["approvals"][0]["status"] == "cancelled"
     assert decide(server, server.token("alice", "approver"), approval_id, "approve") == 409
+
+
+def test_two_approvers_at_once_settle_it_once(server: Server, tmp_path: Path) -> None:
+    done = tmp_path / "deployed"
+    write_workflow(server.settings, "gated", workflow(done, required=2))
+    run_id, approval_id = start_waiting(server)
+    tokens = [server.token("alice", "approver"), server.token("bob", "approver")]
+    barrier = threading.Barrier(len(tokens))
+
+    def approve(token: str) -> int:
+        barrier.wait()
+        return decide(server, token, approval_id, "approve")
+
+    with ThreadPoolExecutor(len(tokens)) as pool:
+        codes = list(pool.map(approve, tokens))
+    assert codes == [200, 200]
+    run = server.wait_run(run_id)
+    assert run["status"] == "succeeded" and done.exists()
+    assert run["approvals"][0]["status"] == "approved"
+    assert len(run["approvals"][0]["decisions"]) == 2
+
+
+def test_decision_after_the_deadline_is_refused(server: Server, tmp_path: Path) -> None:
+    done = tmp_path / "deployed"
+    write_workflow(server.settings, "gated", workflow(done, required=1, timeout="1h"))
+    run_id, approval_id = start_waiting(server)
+    # As if the engine were down when the deadline passed: only the row says it.
+    db = Database(server.settings.db_url)
+    with db.session() as session:
+        row = session.get(Approval, approval_id)
+        assert row is not None
+        row.deadline = datetime.now(UTC) - timedelta(seconds=1)
+    db.dispose()
+    assert decide(server, server.token("alice", "approver"), approval_id, "approve") == 409
+    run = server.wait_run(run_id, timeout=60)
+    assert run["status"] == "failed"
+    assert run["approvals"][0]["status"] == "timed_out"
+    assert not done.exists()

@@ -12,6 +12,8 @@ from pydantic import SecretStr
 
 from tests.support import Server, eventually, write_workflow
 from tidegate.simulate import dockerhub_payload, registry_payload
+from tidegate.store.db import Database
+from tidegate.store.models import Run
 
 
 def push(server: Server, reference: str, source: str = "dockerhub", **kwargs: str) -> list[str]:
@@ -407,3 +409,40 @@ jobs:
         run["steps"][0]["error"] == "container steps are not available in this version of Tidegate"
     )
     assert "Traceback" not in server.logs(run_id)
+
+
+def test_unreadable_snapshot_ends_the_run_as_an_engine_error(server: Server) -> None:
+    write_workflow(
+        server.settings,
+        "snap",
+        'name: snap\non: {image: {repositories: ["**"]}}\njobs: {a: {steps: [{run: "true"}]}}\n',
+    )
+    (run_id,) = push(server, "acme/web:v1")
+    server.wait_run(run_id)
+    # A snapshot this release cannot read (as after an incompatible upgrade).
+    db = Database(server.settings.db_url)
+    with db.session() as session:
+        row = session.get(Run, run_id)
+        assert row is not None
+        row.workflow_text = "name: [unclosed"
+        row.workflow_digest = "sha256:broken"
+    db.dispose()
+    with server.client() as c:
+        (rerun,) = c.post(f"/api/v1/runs/{run_id}/rerun").json()["runs"]
+    run = server.wait_run(rerun)
+    assert run["status"] == "failed"
+    assert run["error"].startswith("engine error")
+
+
+def test_long_logs_are_served_whole(server: Server) -> None:
+    write_workflow(
+        server.settings,
+        "chatty",
+        'name: chatty\non: {image: {repositories: ["**"]}}\n'
+        'jobs: {a: {steps: [{run: "seq 12000"}]}}\n',
+    )
+    (run_id,) = push(server, "acme/web:v1")
+    assert server.wait_run(run_id)["status"] == "succeeded"
+    lines = [line for line in server.logs(run_id).splitlines() if " stdout: " in line]
+    assert len(lines) == 12000
+    assert lines[-1].endswith(": 12000")

@@ -149,3 +149,14 @@ def test_hooks_need_the_admin_role(server: Server) -> None:
         assert c.post("/api/v1/hooks", json={"source": "dockerhub"}).status_code == 403
         assert c.get("/api/v1/runs").status_code == 200
     assert httpx2.get(f"{server.url}/api/v1/runs").status_code == 401
+
+
+def test_callback_url_is_shown_whole_to_admins_only(server: Server) -> None:
+    body = (FIXTURES / "dockerhub" / "docs_example.json").read_bytes()
+    (event_id,) = server.post_hook("dockerhub", body).json()["events"]
+    secret_part = json.loads(body)["callback_url"].rstrip("/").rsplit("/", 1)[1]
+    with server.client(server.token("vera", "viewer")) as c:
+        seen = c.get(f"/api/v1/events/{event_id}").text + c.get("/api/v1/events").text
+    assert secret_part not in seen
+    with server.client() as c:
+        assert secret_part in c.get(f"/api/v1/events/{event_id}").text

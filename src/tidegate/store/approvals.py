@@ -75,12 +75,28 @@ def pending_for_run(session: Session, run_id: str) -> list[Approval]:
 
 
 def list_approvals(
-    session: Session, *, status: str | None = None, limit: int = 100
+    session: Session, *, status: str | None = None, limit: int = 100, before: str | None = None
 ) -> list[Approval]:
     query = select(Approval).order_by(Approval.id.desc()).limit(limit)
     if status:
         query = query.where(Approval.status == status)
+    if before:
+        query = query.where(Approval.id < before)
     return list(session.scalars(query))
+
+
+def decisions_for(session: Session, approval_ids: list[str]) -> dict[str, list[ApprovalDecision]]:
+    """Decisions of many approvals in one query."""
+    found: dict[str, list[ApprovalDecision]] = {approval_id: [] for approval_id in approval_ids}
+    if approval_ids:
+        rows = session.scalars(
+            select(ApprovalDecision)
+            .where(ApprovalDecision.approval_id.in_(approval_ids))
+            .order_by(ApprovalDecision.id)
+        )
+        for row in rows:
+            found[row.approval_id].append(row)
+    return found
 
 
 def decisions(session: Session, approval_id: str) -> list[ApprovalDecision]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from tidegate.errors import Conflict, Forbidden, NotFound, PayloadError, TidegateError
+
+log = logging.getLogger(__name__)
 
 STATUS: list[tuple[type[TidegateError], int, str]] = [
     (NotFound, 404, "not_found"),
@@ -49,7 +53,17 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
+    # Never the exception's text: it may hold a URL or a value that is a secret.
+    log.error("unexpected error", exc_info=exc)
+    return JSONResponse(
+        error_body("internal_error", "Tidegate failed; the server log has the details"),
+        status_code=500,
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(TidegateError, tidegate_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected_error)

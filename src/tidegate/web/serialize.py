@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
+from tidegate.pushback.callback import redact_url
 from tidegate.store import approvals as store_approvals
 from tidegate.store import deliveries as store_deliveries
 from tidegate.store import runs as store_runs
 from tidegate.store.events import to_image_event
-from tidegate.store.models import Approval, Event, Run
+from tidegate.store.models import Approval, ApprovalDecision, Event, Run
 from tidegate.web.schemas import (
     ApprovalOut,
     DecisionOut,
@@ -21,10 +24,14 @@ from tidegate.web.schemas import (
 )
 
 
-def event_out(row: Event) -> EventOut:
+def event_out(row: Event, *, reveal: bool = False) -> EventOut:
+    """An event; Docker Hub's callback URL (a secret) is shown whole to admins only."""
     event = to_image_event(row)
+    fields = event.model_dump(exclude={"raw", "received_at"})
+    if not reveal and fields["callback_url"]:
+        fields["callback_url"] = redact_url(fields["callback_url"])
     return EventOut(
-        **event.model_dump(exclude={"raw", "received_at"}),
+        **fields,
         received_at=row.received_at,
         run_count=row.run_count,
         image=event.image,
@@ -39,21 +46,30 @@ def _columns(row: Run) -> dict[str, object]:
     return {column.key: getattr(row, column.key) for column in Run.__mapper__.column_attrs}
 
 
-def approval_out(session: Session, row: Approval) -> ApprovalOut:
+def approval_out(row: Approval, decisions: list[ApprovalDecision]) -> ApprovalOut:
     out = ApprovalOut.model_validate(row)
-    out.decisions = [
-        DecisionOut.model_validate(d) for d in store_approvals.decisions(session, row.id)
-    ]
+    out.decisions = [DecisionOut.model_validate(d) for d in decisions]
     return out
 
 
-def run_detail(session: Session, row: Run, event: Event, base_url: str) -> RunDetail:
-    approvals = [approval_out(session, a) for a in store_approvals.list_for_run(session, row.id)]
+def raw_body(row: Event, *, reveal: bool = False) -> dict[str, Any]:
+    raw = dict(row.raw)
+    if not reveal and isinstance(raw.get("callback_url"), str):
+        raw["callback_url"] = redact_url(raw["callback_url"])
+    return raw
+
+
+def run_detail(
+    session: Session, row: Run, event: Event, base_url: str, *, reveal: bool = False
+) -> RunDetail:
+    rows = store_approvals.list_for_run(session, row.id)
+    decided = store_approvals.decisions_for(session, [a.id for a in rows])
+    approvals = [approval_out(a, decided[a.id]) for a in rows]
     return RunDetail.model_validate(
         {
             **run_out(row, base_url).model_dump(),
             "workflow_file": row.workflow_file,
-            "event": event_out(event),
+            "event": event_out(event, reveal=reveal),
             "jobs": [JobOut.model_validate(j) for j in store_runs.jobs_of(session, row.id)],
             "steps": [StepOut.model_validate(s) for s in store_runs.steps_of(session, row.id)],
             "approvals": approvals,

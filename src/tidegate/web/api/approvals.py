@@ -26,11 +26,15 @@ async def list_approvals(
         str | None, Query(description="pending, approved, rejected, timed_out, cancelled")
     ] = "pending",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before: Annotated[
+        str | None, Query(description="page on: the id of the last approval of the page before")
+    ] = None,
 ) -> list[ApprovalOut]:
     def query() -> list[ApprovalOut]:
         with state.db.session() as session:
-            rows = store.list_approvals(session, status=status or None, limit=limit)
-            return [approval_out(session, row) for row in rows]
+            rows = store.list_approvals(session, status=status or None, limit=limit, before=before)
+            decided = store.decisions_for(session, [row.id for row in rows])
+            return [approval_out(row, decided[row.id]) for row in rows]
 
     return await asyncio.to_thread(query)
 
@@ -44,8 +48,8 @@ async def _decide(
     def query() -> ApprovalOut:
         with state.db.session() as session:
             row = store.get_approval(session, approval_id)
-            assert row is not None
-            return approval_out(session, row)
+            assert row is not None  # decide() found it
+            return approval_out(row, store.decisions(session, row.id))
 
     return await asyncio.to_thread(query)
 

@@ -13,7 +13,7 @@ from tidegate.store import events as store_events
 from tidegate.store import runs as store_runs
 from tidegate.web.auth import Approver, Viewer
 from tidegate.web.schemas import EventDetail, EventOut, RunsStarted
-from tidegate.web.serialize import event_out, run_out
+from tidegate.web.serialize import event_out, raw_body, run_out
 from tidegate.web.state import AppState, app_state
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
@@ -22,7 +22,7 @@ State = Annotated[AppState, Depends(app_state)]
 
 @router.get("", response_model=list[EventOut])
 async def list_events(
-    _caller: Viewer,
+    caller: Viewer,
     state: State,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     repository: str | None = None,
@@ -33,13 +33,15 @@ async def list_events(
             rows = store_events.list_events(
                 session, limit=limit, repository=repository, before=before
             )
-            return [event_out(row) for row in rows]
+            return [event_out(row, reveal=caller.role == "admin") for row in rows]
 
     return await asyncio.to_thread(query)
 
 
 @router.get("/{event_id}", response_model=EventDetail)
-async def get_event(event_id: str, _caller: Viewer, state: State) -> EventDetail:
+async def get_event(event_id: str, caller: Viewer, state: State) -> EventDetail:
+    reveal = caller.role == "admin"
+
     def query() -> EventDetail:
         with state.db.session() as session:
             row = store_events.get_event(session, event_id)
@@ -47,8 +49,8 @@ async def get_event(event_id: str, _caller: Viewer, state: State) -> EventDetail
                 raise NotFound(f"event {event_id} does not exist")
             runs = store_runs.list_runs(session, event_id=event_id, limit=500)
             return EventDetail(
-                **event_out(row).model_dump(),
-                raw=row.raw,
+                **event_out(row, reveal=reveal).model_dump(),
+                raw=raw_body(row, reveal=reveal),
                 runs=[run_out(r, state.settings.base_url) for r in runs],
             )
 

@@ -52,7 +52,7 @@ async def list_runs(
 
 
 @router.get("/{run_id}", response_model=RunDetail)
-async def get_run(run_id: str, _caller: Viewer, state: State) -> RunDetail:
+async def get_run(run_id: str, caller: Viewer, state: State) -> RunDetail:
     def query() -> RunDetail:
         with state.db.session() as session:
             row = store_runs.get_run(session, run_id)
@@ -60,7 +60,9 @@ async def get_run(run_id: str, _caller: Viewer, state: State) -> RunDetail:
                 raise NotFound(f"run {run_id} does not exist")
             event = store_events.get_event(session, row.event_id)
             assert event is not None
-            return run_detail(session, row, event, state.settings.base_url)
+            return run_detail(
+                session, row, event, state.settings.base_url, reveal=caller.role == "admin"
+            )
 
     return await asyncio.to_thread(query)
 
@@ -94,15 +96,25 @@ async def logs(
     ] = False,
 ) -> PlainTextResponse | StreamingResponse:
     """The run's output, one line per step output line, timestamped."""
-    lines, _status = await asyncio.to_thread(_lines, state, run_id, 0)
     if not follow:
-        text = "".join(format_line(line) + "\n" for line in lines)
-        return PlainTextResponse(text)
+        return PlainTextResponse(await asyncio.to_thread(_all_text, state, run_id))
     return StreamingResponse(
         _follow(state, run_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache"},
     )
+
+
+def _all_text(state: AppState, run_id: str) -> str:
+    """Every line, read in pages so a long log is never cut short."""
+    parts: list[str] = []
+    after = 0
+    while True:
+        lines, _status = _lines(state, run_id, after)
+        if not lines:
+            return "".join(parts)
+        parts.extend(format_line(line) + "\n" for line in lines)
+        after = lines[-1].id
 
 
 async def _follow(state: AppState, run_id: str) -> AsyncIterator[str]:
