@@ -13,6 +13,7 @@ from tidegate.config import Settings, host_environment
 from tidegate.engine import launch as engine_launch
 from tidegate.engine.runtime import Runtime, set_runtime
 from tidegate.engine.service import resume_queued
+from tidegate.engine.wakeups import Wakeups
 from tidegate.executors.ledger import GroupLedger
 from tidegate.executors.local import LocalExecutor
 from tidegate.security.allowlist import AllowList
@@ -40,6 +41,7 @@ def build_state(settings: Settings) -> AppState:
         callback_allow=AllowList(settings.callback_allowed_hosts),
         notify_allow=AllowList(settings.notify_allowed_hosts),
         host_env=host_environment(),
+        wakeups=Wakeups(settings.wake_interval),
     )
     return AppState(
         settings=settings, db=db, runtime=runtime, workflows=WorkflowDirectory(settings.workflows)

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Engine
     executor_id: str = "local"
     max_threads: int = 32
+    # How often a waiting run or approval looks at the database on its own. Changes made
+    # in this process wake it at once; this bounds the delay for other processes' changes.
+    wake_interval: float = 30.0
     run_engine: bool = True  # `serve` with false answers HTTP only, for scale-out
     # CLI client
     url: str = "http://127.0.0.1:8080"
