@@ -12,7 +12,7 @@ from tidegate import __version__
 from tidegate.config import Settings, host_environment
 from tidegate.engine import launch as engine_launch
 from tidegate.engine.runtime import Runtime, set_runtime
-from tidegate.engine.service import resume_queued
+from tidegate.engine.service import resume_queued, sweep
 from tidegate.engine.wakeups import Wakeups
 from tidegate.executors.ledger import GroupLedger
 from tidegate.executors.local import LocalExecutor
@@ -62,15 +62,19 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(prepare_database, state)
         set_runtime(state.runtime)
+        sweeper: asyncio.Task[None] | None = None
         if settings.run_engine:
             # Orphans of a crashed predecessor die before recovery re-runs their steps.
             local.reap()
             await asyncio.to_thread(engine_launch.launch, settings)
             state.engine_running = True
             await resume_queued(state.runtime)
+            sweeper = asyncio.create_task(sweep(state.runtime))
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
             if state.engine_running:
                 state.engine_running = False
                 await asyncio.to_thread(engine_launch.shutdown)

@@ -63,6 +63,20 @@ async def resume_queued(runtime: Runtime) -> int:
     return len(pending)
 
 
+async def sweep(runtime: Runtime) -> None:
+    """Forever: start runs left queued (a failed start, an HTTP-only process's intake).
+
+    Starting is idempotent (the run id is the workflow id), so a run already started
+    or waiting in its concurrency queue is left as it is.
+    """
+    while True:
+        await asyncio.sleep(runtime.wakeups.interval)
+        try:
+            await resume_queued(runtime)
+        except Exception:  # the next round tries again; say why in the log
+            log.exception("sweep.failed")
+
+
 def cancel_run(runtime: Runtime, run_id: str) -> None:
     """Ask a run to stop: its step is killed, its approvals close; `finally` still runs."""
     with runtime.db.session() as session:
