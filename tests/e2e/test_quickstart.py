@@ -8,7 +8,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx2
@@ -33,15 +32,15 @@ def test_readme_has_exactly_two_setup_commands() -> None:
 
 
 def test_quickstart_serves_and_simulate_makes_a_succeeding_run(tmp_path: Path) -> None:
+    # A fresh clone: the tracked files only, no environment, no data.
     checkout = tmp_path / "tidegate"
-    for name in ("scripts", "workflows", "src", "pyproject.toml", "constraints.txt", "README.md"):
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, checkout / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, checkout / name)
-    # The environment the first command would create: this one, already installed.
-    (checkout / ".venv").symlink_to(Path(sys.prefix))
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in filter(None, (t.decode() for t in tracked)):
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, checkout / name)
+    assert not (checkout / ".venv").exists()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIDEGATE_")}
     env["TIDEGATE_PORT"] = str(port)
@@ -59,9 +58,11 @@ def test_quickstart_serves_and_simulate_makes_a_succeeding_run(tmp_path: Path) -
         start_new_session=True,
     )
     try:
+        # The first start creates the environment (pip install) before serving.
         eventually(
             lambda: _ready(f"http://127.0.0.1:{port}/readyz") or server.poll() is not None,
-            timeout=60,
+            timeout=300,
+            interval=0.5,
         )
         assert server.poll() is None, (tmp_path / "serve.log").read_text()
         banner = (tmp_path / "serve.log").read_text()
