@@ -45,7 +45,16 @@ class Settings(BaseSettings):
     )
     notify_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = 1024 * 1024
+    # Container steps: the Docker Engine API (Docker, or Podman's `podman system service`).
+    # Empty: DOCKER_HOST, else the usual Docker and Podman sockets that exist.
     docker_host: str = ""
+    default_network: str = "none"  # for containers whose step names none: none | host
+    # Registry credentials: a docker config.json (empty: $DOCKER_CONFIG/config.json, else
+    # ~/.docker/config.json), and per-registry logins that take precedence over it.
+    docker_config: Path | None = None
+    registry_logins: dict[str, SecretStr] = Field(default_factory=dict)  # host: "user:password"
+    # Registries spoken to over plain HTTP besides loopback ones (host[:port]).
+    insecure_registries: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Step defaults
     step_timeout: float = 3600.0
     kill_grace: float = 5.0
@@ -67,7 +76,9 @@ class Settings(BaseSettings):
     url: str = "http://127.0.0.1:8080"
     token: SecretStr | None = None
 
-    @field_validator("callback_allowed_hosts", "notify_allowed_hosts", mode="before")
+    @field_validator(
+        "callback_allowed_hosts", "notify_allowed_hosts", "insecure_registries", mode="before"
+    )
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
@@ -135,4 +146,16 @@ def load_settings(**overrides: Any) -> Settings:
     settings = Settings(**overrides)
     if secrets and not overrides.get("secrets"):
         settings.secrets = {**secrets, **settings.secrets}
+    if settings.docker_config is None:
+        base = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
+        settings.docker_config = Path(base) / "config.json"
+    if not settings.docker_host:
+        settings.docker_host = os.environ.get("DOCKER_HOST", "") or _existing_socket()
     return settings
+
+
+SOCKETS = ("/var/run/docker.sock", "/run/podman/podman.sock")
+
+
+def _existing_socket() -> str:
+    return next((f"unix://{path}" for path in SOCKETS if Path(path).exists()), "")

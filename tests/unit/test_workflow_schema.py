@@ -158,7 +158,7 @@ def test_step_specs_normalise_shorthands() -> None:
         ({"promote": {"to": []}}, ("promote", "to"), "at least 1 item"),
         ({"promote": {"to": "x", "if_exists": "merge"}}, ("promote", "if_exists"), "'overwrite'"),
         ({"notify": {"urls": ["x://"], "when": ["never"]}}, ("notify", "when", 0), "'always'"),
-        ({"container": {"image": "a", "pull": "sometimes"}}, ("container", "pull"), "'missing'"),
+        ({"container": {"image": "a", "pull": "sometimes"}}, ("container", "pull"), "'if-missing'"),
         ({"container": {"image": "a", "cpus": 0}}, ("container", "cpus"), "greater than 0"),
         ({"container": {"command": ["x"]}}, ("container", "image"), "Field required"),
         ({"container": {"image": "${{ evnt.image }}"}}, ("container", "image"), "unknown name"),

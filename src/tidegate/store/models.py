@@ -121,6 +121,8 @@ class Run(Base):
     concurrency_key: Mapped[str | None] = mapped_column(String(255))
     image: Mapped[str] = mapped_column(Text, default="")
     digest: Mapped[str] = mapped_column(String(100), default="")
+    # Why the tag could not be pinned to a digest when the run started ("" if it was).
+    digest_error: Mapped[str] = mapped_column(Text, default="", server_default="")
     error: Mapped[str] = mapped_column(Text, default="")
     # True when Tidegate itself failed (not the user's step): the callback says "error".
     engine_error: Mapped[bool] = mapped_column(Boolean, default=False)

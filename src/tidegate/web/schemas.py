@@ -50,6 +50,7 @@ class RunOut(Out):
     concurrency_key: str | None
     image: str
     digest: str
+    digest_error: str
     error: str
     cancel_requested: bool
     created_at: datetime

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, NamedTuple, Self
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
@@ -136,7 +137,11 @@ class ContainerSpec(_Model):
     memory: MemorySize | None = None
     cpus: float | None = Field(default=None, gt=0)
     pids: int | None = Field(default=None, gt=0)
-    pull: Literal["always", "missing", "never"] = "missing"
+    pull: Annotated[
+        Literal["always", "if-missing", "never"],
+        # "missing" is accepted for "if-missing", the spelling of several CI tools.
+        BeforeValidator(lambda v: "if-missing" if v == "missing" else v),
+    ] = "if-missing"
 
 
 class PromoteSpec(_Model):
@@ -251,13 +256,31 @@ class Step(_Model):
         return spec
 
 
+class Ready(_Model):
+    """When a service counts as up: a TCP port on 127.0.0.1 accepts, or a command in
+    the container exits 0. Without either, the image's HEALTHCHECK decides."""
+
+    port: int | None = Field(default=None, ge=1, le=65535)
+    command: list[Text] | None = None
+    timeout: Duration = 60.0
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if self.port is not None and self.command is not None:
+            raise _errors("Ready", [Issue((), "ready takes a port or a command, not both")])
+        return self
+
+
 class Service(_Model):
-    """A container started beside a job's steps (executed in a later issue)."""
+    """A container started before a job's first step and removed after its last."""
 
     image: Text
     env: Env = {}
     command: list[Text] | None = None
+    entrypoint: list[Text] | None = None
     ports: list[Port] = []
+    network: str | None = None  # default: the engine's (host networking reaches 127.0.0.1)
+    ready: Ready | None = None
 
 
 class Approval(_Model):
