@@ -56,7 +56,7 @@ def main() -> None:
         write_workflow(
             settings,
             "first",
-            "name: first\non: {image: {repositories: ['acme/*']}}\n"
+            "name: first\non_unresolved: tag\non: {image: {repositories: ['acme/*']}}\n"
             f"jobs: {{a: {{steps: [{{run: '{STEP.format(out=out)}'}}]}}}}\n",
         )
         base = [baseline(out) for _ in range(args.runs)]

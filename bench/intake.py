@@ -74,7 +74,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = make_settings(Path(tmp))
         (Path(tmp) / "workflows" / "other.yaml").write_text(
-            "name: other\non: {image: {repositories: ['other/*']}}\n"
+            "name: other\non_unresolved: tag\non: {image: {repositories: ['other/*']}}\n"
             "jobs: {a: {steps: [{run: 'true'}]}}\n"
         )
         tidegate = start_server(settings)

@@ -21,6 +21,7 @@ def serve(tmp_path: Path) -> Iterator[ServeProcess]:
     (tmp_path / "workflows" / "gate.yaml").write_text(
         """
 name: gate
+on_unresolved: tag
 on: {image: {repositories: ["acme/*"], tags: ["v*"]}}
 jobs:
   check:

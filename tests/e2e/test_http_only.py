@@ -19,6 +19,7 @@ def pair(tmp_path: Path, database_url: str) -> Iterator[tuple[ServeProcess, Serv
     (tmp_path / "workflows" / "gate.yaml").write_text(
         f"""
 name: gate
+on_unresolved: tag
 on: {{image: {{repositories: ["acme/*"]}}}}
 jobs:
   approve:

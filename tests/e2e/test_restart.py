@@ -51,6 +51,7 @@ def test_kill_during_a_step(serve: ServeProcess, tmp_path: Path, httpserver: HTT
     (tmp_path / "workflows" / "crash.yaml").write_text(
         f"""
 name: crash
+on_unresolved: tag
 on: {{image: {{repositories: ["**"]}}}}
 jobs:
   first:
@@ -91,6 +92,7 @@ def test_kill_during_an_approval(
     (tmp_path / "workflows" / "gate.yaml").write_text(
         f"""
 name: gate
+on_unresolved: tag
 on: {{image: {{repositories: ["**"]}}}}
 jobs:
   test:

@@ -51,9 +51,14 @@ def test_workflows_listing_shows_problems(server: Server) -> None:
     write_workflow(
         server.settings,
         "good",
-        "name: good\non: {image: {repositories: ['**']}}\njobs: {a: {steps: [{run: 'true'}]}}\n",
+        "name: good\non_unresolved: tag\non: {image: {repositories: ['**']}}\n"
+        "jobs: {a: {steps: [{run: 'true'}]}}\n",
     )
-    write_workflow(server.settings, "bad", "name: bad\non: {image: {repositories: []}}\njobs: {}\n")
+    write_workflow(
+        server.settings,
+        "bad",
+        "name: bad\non_unresolved: tag\non: {image: {repositories: []}}\njobs: {}\n",
+    )
     with server.client() as c:
         listing = c.get("/api/v1/workflows").json()
     assert [w["name"] for w in listing["workflows"]] == ["good"]

@@ -32,7 +32,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     write_workflow(
         handle.settings,
         "w",
-        "name: w\non: {image: {repositories: ['**']}}\n"
+        "name: w\non_unresolved: tag\non: {image: {repositories: ['**']}}\n"
         "jobs: {a: {steps: [{run: 'true'}]}, b: {needs: [a], approval: {approvers: [admin]}}}\n",
     )
     handle.post_hook("dockerhub", dockerhub_payload("acme/web:v1"))  # something to read

@@ -17,6 +17,7 @@ from tidegate.store.models import Approval
 def workflow(done: Path, required: int = 2, timeout: str = "1h") -> str:
     return f"""
 name: gated
+on_unresolved: tag
 on: {{image: {{repositories: ["acme/*"]}}}}
 jobs:
   approve:

@@ -12,6 +12,7 @@ from tidegate.simulate import dockerhub_payload
 
 WORKFLOW = """
 name: hub
+on_unresolved: tag
 on: {image: {repositories: ["acme/*"]}}
 jobs:
   test:

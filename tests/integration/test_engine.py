@@ -36,6 +36,7 @@ def test_run_step_sees_the_event_variables(server: Server, tmp_path: Path) -> No
         "env",
         f"""
 name: env
+on_unresolved: tag
 on:
   image:
     repositories: ["acme/*"]
@@ -78,6 +79,7 @@ def test_registry_event_digest_reaches_the_step(server: Server, tmp_path: Path) 
         "d",
         f"""
 name: d
+on_unresolved: tag
 on: {{image: {{repositories: ["**"]}}}}
 jobs:
   a:
@@ -100,6 +102,7 @@ def test_independent_jobs_run_concurrently_and_needs_wait(server: Server, tmp_pa
         "dag",
         f"""
 name: dag
+on_unresolved: tag
 on: {{image: {{repositories: ["**"]}}}}
 jobs:
   left:
@@ -135,6 +138,7 @@ def test_failure_skips_dependents_and_finally_sees_status(server: Server, tmp_pa
         "fail",
         f"""
 name: fail
+on_unresolved: tag
 on: {{image: {{repositories: ["**"]}}}}
 jobs:
   build:
@@ -174,6 +178,7 @@ def test_retries_and_timeout(server: Server, tmp_path: Path) -> None:
         "flaky",
         f"""
 name: flaky
+on_unresolved: tag
 on: {{image: {{repositories: ["**"]}}}}
 jobs:
   flaky:
@@ -202,6 +207,7 @@ def test_logs_are_lines_with_timestamps_and_secrets_masked(server: Server) -> No
         "logs",
         """
 name: logs
+on_unresolved: tag
 on: {image: {repositories: ["**"]}}
 jobs:
   talk:
@@ -231,6 +237,7 @@ def test_cancel_kills_the_step_and_runs_finally(server: Server, tmp_path: Path) 
         "long",
         f"""
 name: long
+on_unresolved: tag
 on: {{image: {{repositories: ["**"]}}}}
 jobs:
   long:
@@ -262,6 +269,7 @@ def test_rerun_and_replay(server: Server, tmp_path: Path) -> None:
         "count",
         f"""
 name: count
+on_unresolved: tag
 on: {{image: {{repositories: ["**"]}}}}
 jobs:
   a:
@@ -285,6 +293,7 @@ def test_snapshot_survives_workflow_edits(server: Server, tmp_path: Path) -> Non
     gate, out = tmp_path / "gate", tmp_path / "out"
     text = f"""
 name: snap
+on_unresolved: tag
 on: {{image: {{repositories: ["**"]}}}}
 jobs:
   a:
@@ -309,6 +318,7 @@ def test_concurrency_key_serialises_runs(server: Server, tmp_path: Path) -> None
         "serial",
         f"""
 name: serial
+on_unresolved: tag
 on: {{image: {{repositories: ["**"]}}}}
 concurrency: deploy-${{{{ event.repository }}}}
 jobs:
@@ -336,6 +346,7 @@ def test_job_and_run_timeouts_bound_their_steps(server: Server, tmp_path: Path) 
         "bounded",
         """
 name: bounded
+on_unresolved: tag
 on: {image: {repositories: ["**"]}}
 timeout: 30s
 jobs:
@@ -372,6 +383,7 @@ def test_server_environment_stays_out_of_steps(
         "env",
         f"""
 name: env
+on_unresolved: tag
 on: {{image: {{repositories: ["**"]}}}}
 jobs:
   dump:
@@ -395,6 +407,7 @@ def test_step_kinds_of_later_releases_fail_clearly(server: Server) -> None:
         "later",
         """
 name: later
+on_unresolved: tag
 on: {image: {repositories: ["**"]}}
 jobs:
   a:
@@ -415,7 +428,8 @@ def test_unreadable_snapshot_ends_the_run_as_an_engine_error(server: Server) -> 
     write_workflow(
         server.settings,
         "snap",
-        'name: snap\non: {image: {repositories: ["**"]}}\njobs: {a: {steps: [{run: "true"}]}}\n',
+        'name: snap\non_unresolved: tag\non: {image: {repositories: ["**"]}}\n'
+        'jobs: {a: {steps: [{run: "true"}]}}\n',
     )
     (run_id,) = push(server, "acme/web:v1")
     server.wait_run(run_id)
@@ -438,7 +452,7 @@ def test_long_logs_are_served_whole(server: Server) -> None:
     write_workflow(
         server.settings,
         "chatty",
-        'name: chatty\non: {image: {repositories: ["**"]}}\n'
+        'name: chatty\non_unresolved: tag\non: {image: {repositories: ["**"]}}\n'
         'jobs: {a: {steps: [{run: "seq 12000"}]}}\n',
     )
     (run_id,) = push(server, "acme/web:v1")

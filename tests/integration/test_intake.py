@@ -14,6 +14,7 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "webhooks"
 
 ANY_PUSH = """
 name: any
+on_unresolved: tag
 on:
   image:
     repositories: ["**"]

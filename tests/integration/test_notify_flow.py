@@ -22,6 +22,7 @@ def test_notifications_follow_when(
         "notes",
         f"""
 name: notes
+on_unresolved: tag
 on: {{image: {{repositories: ["acme/*"]}}}}
 jobs:
   gate:
