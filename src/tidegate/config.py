@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # ~/.docker/config.json), and per-registry logins that take precedence over it.
     docker_config: Path | None = None
     registry_logins: dict[str, SecretStr] = Field(default_factory=dict)  # host: "user:password"
+    # Registries Tidegate may contact (digest pinning, pulls' credentials, promotion).
+    registry_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     # Registries spoken to over plain HTTP besides loopback ones (host[:port]).
     insecure_registries: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Step defaults
@@ -77,7 +79,11 @@ class Settings(BaseSettings):
     token: SecretStr | None = None
 
     @field_validator(
-        "callback_allowed_hosts", "notify_allowed_hosts", "insecure_registries", mode="before"
+        "callback_allowed_hosts",
+        "notify_allowed_hosts",
+        "registry_allowed_hosts",
+        "insecure_registries",
+        mode="before",
     )
     @classmethod
     def _csv(cls, value: Any) -> Any:
