@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.parts import Podman, ensure_containers_config, missing_tools
 from tests.support import Server, make_settings, start_server
 
 POSTGRES_URL = os.environ.get("TIDEGATE_TEST_POSTGRES_URL", "")
@@ -82,3 +83,17 @@ def server_factory(tmp_path: Path, database_url: str) -> Iterator[Callable[..., 
 def server(server_factory: Callable[..., Server]) -> Server:
     """A Tidegate server on a fresh database with default settings."""
     return server_factory()
+
+
+@pytest.fixture(scope="session")
+def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
+    """Podman's Docker-compatible API on a unix socket, for the whole session."""
+    missing = missing_tools()
+    require(not missing, f"missing container tools: {', '.join(missing)}")
+    problems = ensure_containers_config()
+    require(not problems, "; ".join(problems) + " (run scripts/containers-config as root)")
+    handle = Podman(tmp_path_factory.mktemp("podman") / "podman.sock").start()
+    try:
+        yield handle
+    finally:
+        handle.stop()

@@ -16,6 +16,7 @@ from tidegate.engine.service import resume_queued, sweep
 from tidegate.engine.wakeups import Wakeups
 from tidegate.executors.ledger import GroupLedger
 from tidegate.executors.local import LocalExecutor
+from tidegate.registry import CredentialStore
 from tidegate.security.allowlist import AllowList
 from tidegate.store.db import Database
 from tidegate.store.migrate import upgrade
@@ -23,6 +24,15 @@ from tidegate.web import errors
 from tidegate.web.api import approvals, events, hooks, hooks_intake, ops, runs, workflows
 from tidegate.web.state import AppState
 from tidegate.workflows import WorkflowDirectory
+
+
+def registry_logins(settings: Settings) -> dict[str, tuple[str, str]]:
+    """`registry_logins` ("user:password" per host) as (user, password) pairs."""
+    logins = {}
+    for host, login in settings.registry_logins.items():
+        user, _, password = login.get_secret_value().partition(":")
+        logins[host] = (user, password)
+    return logins
 
 
 def build_state(settings: Settings) -> AppState:
@@ -42,6 +52,8 @@ def build_state(settings: Settings) -> AppState:
         notify_allow=AllowList(settings.notify_allowed_hosts),
         host_env=host_environment(),
         wakeups=Wakeups(settings.wake_interval),
+        credentials=CredentialStore(settings.docker_config, registry_logins(settings)),
+        registry_allow=AllowList(settings.registry_allowed_hosts),
     )
     return AppState(
         settings=settings, db=db, runtime=runtime, workflows=WorkflowDirectory(settings.workflows)

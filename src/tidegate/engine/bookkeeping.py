@@ -68,6 +68,14 @@ def decide_job(run_id: str, job_id: str, needs: dict[str, str]) -> str:
     return verdict
 
 
+def skip_jobs(run_id: str) -> None:
+    """Every job skipped: the run ends before any starts (an image it cannot pin)."""
+    runtime = get_runtime()
+    with runtime.db.session() as session:
+        for job in store_runs.jobs_of(session, run_id):
+            store_runs.set_job_status(session, run_id, job.job_id, "skipped")
+
+
 def _record_job_error(runtime: Runtime, run_id: str, job_id: str, message: str) -> None:
     with runtime.db.session() as session:
         store_runs.upsert_step(

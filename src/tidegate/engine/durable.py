@@ -15,7 +15,7 @@ from typing import Any
 
 from dbos import DBOS, SetWorkflowID, StepOptions
 
-from tidegate.engine import approval, bookkeeping, execute
+from tidegate.engine import approval, bookkeeping, execute, pinning
 from tidegate.engine.loaded import FINALLY
 
 # A user's step runs once per attempt; its retries are the workflow's (`retries:`).
@@ -43,11 +43,20 @@ async def run_workflow(run_id: str) -> str:
             BOOKKEEPING, bookkeeping.finish_run, run_id, "failed", True, f"engine error: {exc!r}"
         )
         return failed
-    statuses = await _jobs(run_id, {job_id: needs for job_id, needs in plan["jobs"]})
-    outcome: dict[str, Any] = await DBOS.run_step_async(
-        BOOKKEEPING, bookkeeping.conclude, run_id, statuses
+    pinned: dict[str, Any] = await DBOS.run_step_async(
+        BOOKKEEPING, pinning.pin_image, run_id
     )
-    status, engine_error, error = outcome["status"], outcome["engine_error"], outcome["error"]
+    if not pinned["digest"] and pinned["policy"] == "fail":
+        # `on_unresolved: fail`: nothing runs on an image we cannot name exactly.
+        await DBOS.run_step_async(BOOKKEEPING, bookkeeping.skip_jobs, run_id)
+        status, engine_error, error = "failed", False, pinned["error"]
+    else:
+        statuses = await _jobs(run_id, {job_id: needs for job_id, needs in plan["jobs"]})
+        outcome: dict[str, Any] = await DBOS.run_step_async(
+            BOOKKEEPING, bookkeeping.conclude, run_id, statuses
+        )
+        status, engine_error = outcome["status"], outcome["engine_error"]
+        error = outcome["error"]
     finally_failed = False
     for index, retries in enumerate(plan["finally"]):
         result = await _step_with_retries(

@@ -13,6 +13,7 @@ from pathlib import Path
 from tidegate.config import Settings
 from tidegate.engine.wakeups import Wakeups
 from tidegate.executors.base import Executor
+from tidegate.registry import CredentialStore, RegistryClient
 from tidegate.security.allowlist import AllowList
 from tidegate.store.db import Database
 
@@ -27,6 +28,8 @@ class Runtime:
     wakeups: Wakeups = field(default_factory=Wakeups)
     # The part of the server's environment host steps inherit (see context.INHERITED).
     host_env: dict[str, str] = field(default_factory=dict)
+    credentials: CredentialStore = field(default_factory=CredentialStore)
+    registry_allow: AllowList = field(default_factory=lambda: AllowList(["*"]))
     # Runs whose cancellation this process asked for: steps poll this beside the database.
     cancelled: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -39,6 +42,14 @@ class Runtime:
     def step_cwd(self) -> Path:
         """Host steps start beside the workflows directory, where a project keeps `ci/`."""
         return self.settings.workflows.resolve().parent
+
+    def registry_client(self) -> RegistryClient:
+        """A client for one task: httpx pools must not cross the event loops DBOS uses."""
+        return RegistryClient(
+            self.credentials,
+            timeout=self.settings.outbound_timeout,
+            insecure_hosts=self.settings.insecure_registries,
+        )
 
     def secret_values(self) -> list[str]:
         return [

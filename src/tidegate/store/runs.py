@@ -108,6 +108,10 @@ def set_run_digest(session: Session, run_id: str, digest: str, image: str) -> No
     session.execute(update(Run).where(Run.id == run_id).values(digest=digest, image=image))
 
 
+def set_digest_error(session: Session, run_id: str, error: str) -> None:
+    session.execute(update(Run).where(Run.id == run_id).values(digest_error=error))
+
+
 def request_cancel(session: Session, run_id: str) -> bool:
     """Mark a live run for cancellation; False when it has already finished."""
     result = session.execute(

@@ -1,0 +1,42 @@
+"""OCI distribution client: references, credentials, auth, and manifest resolution.
+
+ref = ImageRef.parse("ghcr.io/acme/web:v1")
+async with RegistryClient(CredentialStore(config_path)) as client:
+    resolved = await client.resolve(ref)      # Resolved(digest, media_type, size)
+    pinned = ref.with_digest(resolved.digest)
+"""
+
+from tidegate.registry.auth import RegistryAuth
+from tidegate.registry.client import Manifest, RegistryClient, Resolved
+from tidegate.registry.credentials import CredentialLookup, Credentials, CredentialStore
+from tidegate.registry.errors import (
+    InvalidReference,
+    ManifestNotFound,
+    RegistryAuthError,
+    RegistryError,
+    RegistryProtocolError,
+    RegistryUnreachable,
+)
+from tidegate.registry.hosts import api_host, is_loopback
+from tidegate.registry.manifests import MANIFEST_MEDIA_TYPES
+from tidegate.registry.reference import ImageRef
+
+__all__ = [
+    "MANIFEST_MEDIA_TYPES",
+    "CredentialLookup",
+    "CredentialStore",
+    "Credentials",
+    "ImageRef",
+    "InvalidReference",
+    "Manifest",
+    "ManifestNotFound",
+    "RegistryAuth",
+    "RegistryAuthError",
+    "RegistryClient",
+    "RegistryError",
+    "RegistryProtocolError",
+    "RegistryUnreachable",
+    "Resolved",
+    "api_host",
+    "is_loopback",
+]

@@ -1,0 +1,251 @@
+"""Registry authentication as an httpx2 `Auth`: anonymous, Basic, and the Bearer token flow.
+
+A request goes out anonymously, or with what worked before for its host and scope (a
+cached token, or Basic for a registry that asked for Basic). On a 401 the challenge
+decides: `Basic` → retry with the user's password; `Bearer realm=…,service=…,scope=…`
+→ ask the realm for a token (Docker's token spec, with Basic credentials when we have
+them, or an identity token through OAuth2's refresh grant) and retry with it. Tokens
+are cached per (host, scope) until `expires_in` minus a margin.
+
+The token request goes to the realm's host and nowhere else (redirects are not
+followed), plain http only for a loopback realm or one on a host marked insecure, and
+it inherits the timeout of the request it serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import time
+from collections.abc import AsyncGenerator, Callable, Collection, Generator
+from dataclasses import dataclass
+
+import httpx2
+
+from tidegate import __version__
+from tidegate.errors import OutboundRefused
+from tidegate.registry.answers import retry_after, what_was_said
+from tidegate.registry.credentials import Credentials
+from tidegate.registry.errors import RegistryAuthError, RegistryProtocolError, RegistryUnreachable
+from tidegate.registry.hosts import is_loopback, registry_name
+from tidegate.security.allowlist import AllowList
+
+DEFAULT_EXPIRES_IN = 60.0  # the token spec's default when a token service omits it
+MARGIN = 10.0  # renew this long before expiry, so a token never dies in flight
+
+# /v2/<name>/<endpoint>: the name may itself hold "/manifests/"; the greedy group takes
+# the longest name the endpoint still fits after.
+_PATH = re.compile(
+    r"/v2/(.+)/(?:manifests/[^/]+|blobs/uploads/[^/]*|blobs/[^/]+|tags/list|referrers/[^/]+)"
+)
+_PARAM = re.compile(r'([A-Za-z][\w-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^",\s]*)')
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """One `WWW-Authenticate` challenge: scheme (lower-case) and its parameters."""
+
+    scheme: str
+    params: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: str
+    expires_at: float
+
+
+class RegistryAuth(httpx2.Auth):
+    """The registry auth flow for an `httpx2.AsyncClient`; one instance per client.
+
+    `credentials_for(registry)` is called (in a worker thread: credential helpers are
+    programs) with a registry name such as `docker.io` or `127.0.0.1:5000`, only when a
+    registry asks for credentials.
+    """
+
+    def __init__(
+        self,
+        credentials_for: Callable[[str], Credentials | None],
+        *,
+        insecure_hosts: Collection[str] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._credentials_for = credentials_for
+        self._insecure = frozenset(h.lower() for h in insecure_hosts)
+        self._clock = clock
+        self._tokens: dict[tuple[str, str], _Token] = {}
+        self._basic: dict[str, str] = {}  # host → header, for hosts that asked for Basic
+
+    def auth_flow(
+        self, request: httpx2.Request
+    ) -> Generator[httpx2.Request, httpx2.Response, None]:
+        raise TypeError("RegistryAuth works with httpx2.AsyncClient only")
+
+    async def async_auth_flow(
+        self, request: httpx2.Request
+    ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        host = request.url.netloc.decode("ascii")
+        wanted = scope_for(request.method, request.url.path)
+        sent = self._cached(host, wanted)
+        if sent:
+            request.headers["Authorization"] = sent
+        response = yield request
+        if response.status_code != 401:
+            return
+        challenge = pick_challenge(response.headers.get_list("www-authenticate"))
+        if challenge is None:
+            return
+        self._forget(host, wanted, sent)
+        creds = await asyncio.to_thread(self._credentials_for, registry_name(host))
+        if challenge.scheme == "basic":
+            if creds is None or not creds.password:
+                return
+            header = _basic_header(creds)
+            self._basic[host] = header
+        else:
+            scope = challenge.params.get("scope") or wanted
+            token_response = yield self._token_request(challenge, host, scope, creds, request)
+            await token_response.aread()
+            token = self._read_token(token_response, host, creds)
+            self._tokens[(host, scope)] = token
+            header = f"Bearer {token.value}"
+        if header == sent:
+            return  # already refused once
+        request.headers["Authorization"] = header
+        yield request
+
+    def _cached(self, host: str, scope: str) -> str | None:
+        token = self._tokens.get((host, scope))
+        if token is not None:
+            if self._clock() < token.expires_at:
+                return f"Bearer {token.value}"
+            del self._tokens[(host, scope)]
+        return self._basic.get(host)
+
+    def _forget(self, host: str, scope: str, sent: str | None) -> None:
+        if sent is None:
+            return
+        if sent.startswith("Bearer "):
+            self._tokens.pop((host, scope), None)
+        elif self._basic.get(host) == sent:
+            del self._basic[host]
+
+    def _token_request(
+        self,
+        challenge: Challenge,
+        host: str,
+        scope: str,
+        creds: Credentials | None,
+        original: httpx2.Request,
+    ) -> httpx2.Request:
+        realm = self._checked_realm(challenge.params.get("realm", ""), host)
+        params: list[tuple[str, str]] = []
+        if challenge.params.get("service"):
+            params.append(("service", challenge.params["service"]))
+        params += [("scope", s) for s in scope.split()]
+        headers = {"Accept": "application/json", "User-Agent": f"tidegate/{__version__}"}
+        extensions = {k: v for k, v in original.extensions.items() if k == "timeout"}
+        if creds is not None and creds.identity_token:
+            form = dict(params)  # OAuth2 refresh grant: how an identity token is spent
+            form.update(
+                grant_type="refresh_token", refresh_token=creds.identity_token, client_id="tidegate"
+            )
+            form["scope"] = scope
+            return httpx2.Request("POST", realm, data=form, headers=headers, extensions=extensions)
+        if creds is not None and creds.password:
+            params.append(("account", creds.username))
+            headers["Authorization"] = _basic_header(creds)
+        url = realm.copy_merge_params(tuple(params))
+        return httpx2.Request("GET", url, headers=headers, extensions=extensions)
+
+    def _checked_realm(self, realm: str, host: str) -> httpx2.URL:
+        registry = registry_name(host)
+        refused = f"token realm {realm[:200]!r} refused"
+        try:
+            url = httpx2.URL(realm)
+            if url.scheme not in ("http", "https") or not url.host or url.userinfo:
+                raise OutboundRefused("not an http(s) URL with a host and no user info")
+            netloc = url.netloc.decode("ascii")
+            # The allow-list's URL checks (no control characters, no `\@`-style
+            # authority tricks) with the realm's own host as the only entry.
+            AllowList([netloc]).check(str(url))
+        except (httpx2.InvalidURL, OutboundRefused, ValueError) as exc:
+            detail = exc.message if isinstance(exc, OutboundRefused) else "invalid URL"
+            raise RegistryProtocolError(f"{refused}: {detail}", registry=registry) from None
+        if url.scheme == "http" and not (
+            is_loopback(netloc) or {netloc.lower(), url.host.lower()} & self._insecure
+        ):
+            raise RegistryProtocolError(
+                f"{refused}: plain http is only used for loopback or insecure hosts",
+                registry=registry,
+            )
+        return url
+
+    def _read_token(
+        self, response: httpx2.Response, host: str, creds: Credentials | None
+    ) -> _Token:
+        registry = registry_name(host)
+        service = f"token service {response.request.url.netloc.decode('ascii')}"
+        status = response.status_code
+        said = what_was_said(response)
+        said = f": {said}" if said else ""
+        if status in (401, 403):
+            who = f"user {creds.username!r}" if creds else "anonymous access"
+            raise RegistryAuthError(
+                f"{service} refused {who}{said}", registry=registry, status=status
+            )
+        if status == 429 or status >= 500:
+            raise RegistryUnreachable(
+                f"{service} is unavailable{said}",
+                registry=registry,
+                status=status,
+                retry_after=retry_after(response.headers.get("retry-after")),
+            )
+        if status != 200:
+            raise RegistryProtocolError(
+                f"{service} answered unexpectedly{said}", registry=registry, status=status
+            )
+        try:
+            doc = json.loads(response.content)
+            value = doc.get("token") or doc.get("access_token")
+            expires_in = doc.get("expires_in")
+        except (ValueError, AttributeError):
+            value = expires_in = None
+        if not isinstance(value, str) or not value:
+            raise RegistryProtocolError(f"{service} sent no token", registry=registry)
+        lifetime = float(expires_in) if isinstance(expires_in, int | float) else 0.0
+        if lifetime <= 0:
+            lifetime = DEFAULT_EXPIRES_IN
+        return _Token(value, self._clock() + lifetime - min(MARGIN, lifetime / 2))
+
+
+def scope_for(method: str, path: str) -> str:
+    """The token scope a request needs: `repository:<name>:pull` (or `pull,push`)."""
+    found = _PATH.fullmatch(path)
+    if found is None:
+        return ""
+    actions = "pull" if method in ("GET", "HEAD") else "pull,push"
+    return f"repository:{found.group(1)}:{actions}"
+
+
+def pick_challenge(values: list[str]) -> Challenge | None:
+    """The challenge we answer: Bearer if offered, else Basic, else None."""
+    found: dict[str, Challenge] = {}
+    for value in values:
+        scheme, _, rest = value.strip().partition(" ")
+        params = {k.lower(): _unquote(v) for k, v in _PARAM.findall(rest)}
+        found.setdefault(scheme.lower(), Challenge(scheme.lower(), params))
+    return found.get("bearer") or found.get("basic")
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
+def _basic_header(creds: Credentials) -> str:
+    pair = f"{creds.username}:{creds.password}".encode()
+    return f"Basic {base64.b64encode(pair).decode('ascii')}"

@@ -1,0 +1,88 @@
+"""The registry client's exceptions.
+
+    TidegateError
+    └── RegistryError              a registry request failed
+        ├── InvalidReference       an image reference that does not parse (also a ValueError)
+        ├── RegistryUnreachable    no answer: connection refused, timeout, 429/5xx to the end
+        ├── RegistryAuthError      401/403 from the registry or its token service
+        ├── ManifestNotFound       404: no such tag, digest or repository
+        └── RegistryProtocolError  an answer we cannot use (bad token JSON, digest mismatch)
+
+Messages name where (`registry/repository:reference`), the HTTP status when there was
+one, and what the registry said; never a password or token.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from tidegate.errors import TidegateError
+
+
+class RegistryError(TidegateError):
+    """The registry request failed."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        registry: str = "",
+        repository: str = "",
+        reference: str = "",
+        status: int | None = None,
+    ) -> None:
+        self.detail = message or (self.__doc__ or "").strip()
+        self.registry = registry
+        self.repository = repository
+        self.reference = reference
+        self.status = status
+        super().__init__(self._compose())
+
+    def located(self, registry: str, repository: str, reference: str) -> RegistryError:
+        """A copy naming the image it was about (errors from the auth flow know only a host)."""
+        new = copy.copy(self)
+        new.registry = self.registry or registry
+        new.repository, new.reference = repository, reference
+        new.message = new._compose()
+        new.args = (new.message,)
+        return new
+
+    def _compose(self) -> str:
+        where = self.registry
+        if self.repository:
+            sep = "@" if ":" in self.reference else ":"  # digests hold a colon, tags cannot
+            where = f"{where}/{self.repository}{sep + self.reference if self.reference else ''}"
+        status = f"HTTP {self.status}: " if self.status is not None else ""
+        return f"{where}: {status}{self.detail}" if where else f"{status}{self.detail}"
+
+
+class InvalidReference(RegistryError, ValueError):
+    """The image reference is not valid."""
+
+
+class RegistryUnreachable(RegistryError):
+    """The registry did not answer."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        registry: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        # Set for a 429/5xx from a token service, so the client can wait and retry.
+        self.retry_after = retry_after
+        super().__init__(message, registry=registry, status=status)
+
+
+class RegistryAuthError(RegistryError):
+    """The registry refused our credentials."""
+
+
+class ManifestNotFound(RegistryError):
+    """The registry has no such manifest."""
+
+
+class RegistryProtocolError(RegistryError):
+    """The registry's answer is not one we can use."""
