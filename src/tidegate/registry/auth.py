@@ -103,6 +103,8 @@ class RegistryAuth(httpx2.Auth):
             if creds is None or not creds.password:
                 return
             header = _basic_header(creds)
+            if header == sent:
+                return  # these credentials were just refused
             self._basic[host] = header
         else:
             scope = challenge.params.get("scope") or wanted
@@ -111,8 +113,6 @@ class RegistryAuth(httpx2.Auth):
             token = self._read_token(token_response, host, creds)
             self._tokens[(host, scope)] = token
             header = f"Bearer {token.value}"
-        if header == sent:
-            return  # already refused once
         request.headers["Authorization"] = header
         yield request
 

@@ -42,6 +42,9 @@ from tidegate.registry.reference import ImageRef, check_digest
 
 log = logging.getLogger(__name__)
 
+# The backoff's sleep: a seam so tests can observe the waits without waiting.
+_sleep = asyncio.sleep
+
 
 @dataclass(frozen=True)
 class Resolved:
@@ -159,7 +162,7 @@ class RegistryClient:
             if wait is None:
                 wait = _jitter(self._backoff, attempt, self._max_delay)
             log.info("%s %s: busy, retry %d in %.1fs", method, ref, attempt, wait)
-            await asyncio.sleep(min(wait, self._max_delay))
+            await _sleep(min(wait, self._max_delay))
         raise AssertionError("unreachable")  # the loop returns or raises
 
     async def _once(self, method: str, url: str, ref: ImageRef) -> tuple[httpx2.Response, bytes]:
