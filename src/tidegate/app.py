@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,16 +15,20 @@ from tidegate.engine import launch as engine_launch
 from tidegate.engine.runtime import Runtime, set_runtime
 from tidegate.engine.service import resume_queued, sweep
 from tidegate.engine.wakeups import Wakeups
+from tidegate.executors.docker import DockerExecutor
 from tidegate.executors.ledger import GroupLedger
 from tidegate.executors.local import LocalExecutor
 from tidegate.registry import CredentialStore
 from tidegate.security.allowlist import AllowList
 from tidegate.store.db import Database
 from tidegate.store.migrate import upgrade
+from tidegate.store.runs import runs_with_status
 from tidegate.web import errors
 from tidegate.web.api import approvals, events, hooks, hooks_intake, ops, runs, workflows
 from tidegate.web.state import AppState
 from tidegate.workflows import WorkflowDirectory
+
+log = logging.getLogger(__name__)
 
 
 def registry_logins(settings: Settings) -> dict[str, tuple[str, str]]:
@@ -54,6 +59,15 @@ def build_state(settings: Settings) -> AppState:
         wakeups=Wakeups(settings.wake_interval),
         credentials=CredentialStore(settings.docker_config, registry_logins(settings)),
         registry_allow=AllowList(settings.registry_allowed_hosts),
+        docker=(
+            DockerExecutor(
+                settings.docker_host,
+                default_network=settings.default_network,
+                kill_grace=settings.kill_grace,
+            )
+            if settings.docker_host
+            else None
+        ),
     )
     return AppState(
         settings=settings, db=db, runtime=runtime, workflows=WorkflowDirectory(settings.workflows)
@@ -63,6 +77,32 @@ def build_state(settings: Settings) -> AppState:
 def prepare_database(state: AppState) -> None:
     """Migrate the schema: a fresh database comes up ready, an old one is brought forward."""
     upgrade(state.db.engine)
+
+
+async def reap_containers(state: AppState) -> None:
+    """Remove what a crashed predecessor left: every step container (its step runs again)
+    and the services of runs that have ended."""
+    docker = state.runtime.docker
+    if docker is None:
+        return
+
+    def in_flight() -> set[str]:
+        with state.db.session() as session:
+            live = ("queued", "running", "waiting")
+            return {run.id for run in runs_with_status(session, live)}
+
+    live = await asyncio.to_thread(in_flight)
+    try:
+        removed = await docker.reap(
+            lambda labels: (
+                labels.get("tidegate.kind") == "service" and labels.get("tidegate.run") in live
+            )
+        )
+    except Exception:  # an engine that is down now is not a reason to refuse to start
+        log.warning("could not reach the container engine to remove leftovers", exc_info=True)
+        return
+    if removed:
+        log.info("removed %d leftover containers", len(removed))
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -78,6 +118,7 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.run_engine:
             # Orphans of a crashed predecessor die before recovery re-runs their steps.
             local.reap()
+            await reap_containers(state)
             await asyncio.to_thread(engine_launch.launch, settings)
             state.engine_running = True
             await resume_queued(state.runtime)
@@ -92,6 +133,8 @@ def create_app(settings: Settings) -> FastAPI:
                 await asyncio.to_thread(engine_launch.shutdown)
             for executor in state.runtime.executors.values():
                 await executor.close()
+            if state.runtime.docker is not None:
+                await state.runtime.docker.close()
             set_runtime(None)
             state.db.dispose()
 

@@ -127,13 +127,13 @@ def test_all_problems_of_a_file_are_collected() -> None:
 def test_missing_key_points_at_the_mapping_that_lacks_it() -> None:
     text = (
         "name: x\non:\n  image:\n    tags: [v1]\n"
-        "jobs:\n  a:\n    steps:\n      - container:\n          command: [x]\n"
+        "jobs:\n  a:\n    steps:\n      - notify:\n          when: [always]\n"
     )
     with pytest.raises(WorkflowInvalid) as info:
         parse_workflow_text(text, "w.yaml")
     assert [str(p) for p in info.value.problems] == [
         "w.yaml:3:3: on.image: missing required key 'repositories'",
-        "w.yaml:8:9: jobs.a.steps[0].container: missing required key 'image'",
+        "w.yaml:8:9: jobs.a.steps[0].notify: missing required key 'urls'",
     ]
 
 

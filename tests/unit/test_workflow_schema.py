@@ -160,7 +160,7 @@ def test_step_specs_normalise_shorthands() -> None:
         ({"notify": {"urls": ["x://"], "when": ["never"]}}, ("notify", "when", 0), "'always'"),
         ({"container": {"image": "a", "pull": "sometimes"}}, ("container", "pull"), "'if-missing'"),
         ({"container": {"image": "a", "cpus": 0}}, ("container", "cpus"), "greater than 0"),
-        ({"container": {"command": ["x"]}}, ("container", "image"), "Field required"),
+        ({"notify": {"when": ["always"]}}, ("notify", "urls"), "Field required"),
         ({"container": {"image": "${{ evnt.image }}"}}, ("container", "image"), "unknown name"),
         ({"run": "a", "if": "event.tag =="}, ("if",), "invalid expression"),
         ({"run": "a", "env": {"1BAD": "x"}}, ("env", "1BAD", "[key]"), "should match pattern"),

@@ -38,6 +38,7 @@ def job_plan(run_id: str, job_id: str) -> dict[str, Any]:
     job = loaded.workflow.jobs[job_id]
     return {
         "approval": job.approval is not None,
+        "services": bool(job.services),
         "retries": [step.retries for step in job.steps],
     }
 

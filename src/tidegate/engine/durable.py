@@ -15,7 +15,7 @@ from typing import Any
 
 from dbos import DBOS, SetWorkflowID, StepOptions
 
-from tidegate.engine import approval, bookkeeping, execute, pinning
+from tidegate.engine import approval, bookkeeping, execute, pinning, services
 from tidegate.engine.loaded import FINALLY
 
 # A user's step runs once per attempt; its retries are the workflow's (`retries:`).
@@ -43,9 +43,7 @@ async def run_workflow(run_id: str) -> str:
             BOOKKEEPING, bookkeeping.finish_run, run_id, "failed", True, f"engine error: {exc!r}"
         )
         return failed
-    pinned: dict[str, Any] = await DBOS.run_step_async(
-        BOOKKEEPING, pinning.pin_image, run_id
-    )
+    pinned: dict[str, Any] = await DBOS.run_step_async(BOOKKEEPING, pinning.pin_image, run_id)
     if not pinned["digest"] and pinned["policy"] == "fail":
         # `on_unresolved: fail`: nothing runs on an image we cannot name exactly.
         await DBOS.run_step_async(BOOKKEEPING, bookkeeping.skip_jobs, run_id)
@@ -115,20 +113,41 @@ async def _job(run_id: str, job_id: str, needs: dict[str, str]) -> str:
         return verdict
     if plan["approval"]:
         status = await _approval(run_id, job_id)
+    elif plan["services"]:
+        status = await _with_services(run_id, job_id, plan["retries"])
     else:
-        results: list[str] = []
-        job_failed = False
-        for index, retries in enumerate(plan["retries"]):
-            result = await _step_with_retries(
-                run_id, job_id, index, retries, job_failed, "running", False
-            )
-            results.append(result)
-            job_failed = job_failed or result in ("failed", "timed_out", "cancelled")
-        status = execute.job_status_from_steps(results)
+        status = await _steps(run_id, job_id, plan["retries"])
     finished: str = await DBOS.run_step_async(
         BOOKKEEPING, bookkeeping.finish_job, run_id, job_id, status
     )
     return finished
+
+
+async def _steps(run_id: str, job_id: str, retries: list[int]) -> str:
+    results: list[str] = []
+    job_failed = False
+    for index, attempts in enumerate(retries):
+        result = await _step_with_retries(
+            run_id, job_id, index, attempts, job_failed, "running", False
+        )
+        results.append(result)
+        job_failed = job_failed or result in ("failed", "timed_out", "cancelled")
+    return execute.job_status_from_steps(results)
+
+
+async def _with_services(run_id: str, job_id: str, retries: list[int]) -> str:
+    started: dict[str, Any] = await DBOS.run_step_async(
+        ONCE, services.start_services, run_id, job_id
+    )
+    try:
+        if started.get("error"):
+            return "failed"
+        return await _steps(run_id, job_id, retries)
+    finally:
+        # Teardown runs whatever happened to the steps, cancel included.
+        await DBOS.run_step_async(
+            BOOKKEEPING, services.stop_services, run_id, job_id, started["containers"]
+        )
 
 
 async def _step_with_retries(

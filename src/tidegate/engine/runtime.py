@@ -13,7 +13,8 @@ from pathlib import Path
 from tidegate.config import Settings
 from tidegate.engine.wakeups import Wakeups
 from tidegate.executors.base import Executor
-from tidegate.registry import CredentialStore, RegistryClient
+from tidegate.executors.docker import DockerExecutor
+from tidegate.registry import CredentialStore, ImageRef, RegistryClient, RegistryError
 from tidegate.security.allowlist import AllowList
 from tidegate.store.db import Database
 
@@ -29,6 +30,7 @@ class Runtime:
     # The part of the server's environment host steps inherit (see context.INHERITED).
     host_env: dict[str, str] = field(default_factory=dict)
     credentials: CredentialStore = field(default_factory=CredentialStore)
+    docker: DockerExecutor | None = None  # container steps and services
     registry_allow: AllowList = field(default_factory=lambda: AllowList(["*"]))
     # Runs whose cancellation this process asked for: steps poll this beside the database.
     cancelled: set[str] = field(default_factory=set)
@@ -50,6 +52,19 @@ class Runtime:
             timeout=self.settings.outbound_timeout,
             insecure_hosts=self.settings.insecure_registries,
         )
+
+    def pull_auth(self, image: str) -> dict[str, str] | None:
+        """The docker SDK's auth_config for pulling `image`, from our credentials."""
+        try:
+            host = ImageRef.parse(image).registry
+        except RegistryError:
+            return None
+        found = self.credentials(host)
+        if found is None:
+            return None
+        if found.identity_token:
+            return {"identitytoken": found.identity_token}
+        return {"username": found.username, "password": found.password}
 
     def secret_values(self) -> list[str]:
         return [

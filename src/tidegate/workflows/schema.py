@@ -127,7 +127,7 @@ class RunSpec(_Model):
 class ContainerSpec(_Model):
     """Run a command in a container (the image is usually `${{ event.image }}`)."""
 
-    image: Text
+    image: Text = "${{ event.image }}"
     command: list[Text] | None = None
     entrypoint: list[Text] | None = None
     env: Env = {}

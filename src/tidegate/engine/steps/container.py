@@ -1,0 +1,76 @@
+"""`container:` run a container — by default exactly the run's pinned image."""
+
+from __future__ import annotations
+
+from tidegate.engine.context import INHERITED
+from tidegate.engine.steps.base import StepContext
+from tidegate.errors import StepFailed
+from tidegate.executors.base import LogLine
+from tidegate.executors.container_spec import ContainerRun, ContainerSpecError
+
+WORKSPACE = "/workspace"
+
+
+def step_labels(ctx: StepContext, kind: str) -> dict[str, str]:
+    """Labels that tie a container to its run, for clean-up after a crash."""
+    return {
+        "tidegate.run": ctx.run_id,
+        "tidegate.job": ctx.job_id,
+        "tidegate.step": str(ctx.index),
+        "tidegate.kind": kind,
+    }
+
+
+def container_env(ctx: StepContext, own: dict[str, str]) -> dict[str, str]:
+    """The step's variables without the host's PATH-like ones (the image has its own)."""
+    env = {key: value for key, value in ctx.env.items() if key not in INHERITED}
+    env["TIDEGATE_WORKSPACE"] = WORKSPACE
+    env.update({key: ctx.render(str(value)) for key, value in own.items()})
+    return env
+
+
+class ContainerStep:
+    name = "container"
+
+    async def execute(self, ctx: StepContext) -> None:
+        docker = ctx.runtime.docker
+        if docker is None:
+            raise StepFailed(
+                "no container engine is configured: set TIDEGATE_DOCKER_HOST "
+                "(a Docker socket, or Podman's `podman system service` socket)"
+            )
+        spec = ctx.spec
+        run = ContainerRun(
+            image=ctx.render(spec.image) if spec.image else ctx.event.image,
+            command=[ctx.render(a) for a in spec.command] if spec.command else None,
+            entrypoint=[ctx.render(a) for a in spec.entrypoint] if spec.entrypoint else None,
+            env=container_env(ctx, dict(spec.env)),
+            workdir=ctx.render(spec.workdir) if spec.workdir else None,
+            user=spec.user,
+            network=spec.network,
+            memory=spec.memory,
+            cpus=spec.cpus,
+            pids=spec.pids,
+            pull=spec.pull,
+            mounts={str(ctx.workspace): WORKSPACE},
+            labels=step_labels(ctx, "step"),
+            timeout=ctx.timeout,
+        )
+        await ctx.info(f"container {run.image}")
+
+        async def on_line(line: LogLine) -> None:
+            await ctx.log(line.stream, line.text)
+
+        try:
+            outcome = await docker.run_container(
+                run, on_line, ctx.cancel, auth=ctx.runtime.pull_auth(run.image)
+            )
+        except ContainerSpecError as exc:
+            raise StepFailed(f"container: {exc.message}") from exc
+        ctx.notes["exit_code"] = outcome.exit_code
+        if outcome.cancelled:
+            raise StepFailed("cancelled", status="cancelled")
+        if outcome.timed_out:
+            raise StepFailed(f"timed out after {ctx.timeout:g}s", status="timed_out")
+        if outcome.exit_code != 0:
+            raise StepFailed(f"exit code {outcome.exit_code}")
