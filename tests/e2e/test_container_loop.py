@@ -7,10 +7,12 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import bcrypt
 import pytest
 
 from tests.parts import ImageBuilder, Podman, Registry, push
-from tests.support import Server, eventually, free_port, write_workflow
+from tests.support import ServeProcess, Server, eventually, free_port, serve_env, write_workflow
+from tidegate.simulate import dockerhub_payload
 
 REGISTRY_PORT = 5901
 
@@ -153,3 +155,103 @@ jobs:
     with server.client() as c:
         c.post(f"/api/v1/runs/{second_run['id']}/cancel")
     server.wait_run(str(second_run["id"]), timeout=60)
+
+
+def test_kill_during_a_container_step_leaves_nothing_behind(
+    podman: Podman, tmp_path: Path, database_url: str
+) -> None:
+    env = serve_env(tmp_path, database_url, TIDEGATE_DOCKER_HOST=podman.url)
+    (tmp_path / "workflows" / "slow.yaml").write_text(
+        """
+name: slow
+on: {image: {repositories: ["demo/*"]}}
+jobs:
+  long:
+    steps:
+      - container:
+          command: ["/bin/sh", "-c", "echo started; sleep 6; echo finished"]
+        timeout: 60s
+"""
+    )
+    serve = ServeProcess(env=env, cwd=tmp_path, url=env["TIDEGATE_URL"])
+    registry = Registry(port=REGISTRY_PORT, root=tmp_path / "registry").start()
+    try:
+        serve.start()
+        registry.stop()
+        registry = Registry(
+            port=REGISTRY_PORT, root=tmp_path / "registry", notify_url=serve.hooks["registry"]
+        ).start()
+        push(ImageBuilder(tmp_path / "images").build("slow"), f"{registry.host}/demo/slow:v1")
+        run_id = eventually(lambda: _first_run(serve), timeout=60)
+        eventually(lambda: podman.containers(f"tidegate.run={run_id}"), timeout=60)
+        serve.kill9()
+        assert podman.containers(f"tidegate.run={run_id}")  # the orphan still runs
+        serve.start()
+        run = serve.wait_run(run_id, timeout=120)
+        assert run["status"] == "succeeded", run
+        eventually(lambda: podman.containers("tidegate.managed=1") == [], timeout=30)
+    finally:
+        serve.stop()
+        registry.stop()
+
+
+def _first_run(serve: ServeProcess) -> str | None:
+    with serve.client() as c:
+        runs = c.get("/api/v1/runs").json()
+    return str(runs[0]["id"]) if runs else None
+
+
+def test_private_image_is_pulled_with_tidegates_credentials(
+    server_factory: Callable[..., Server], podman: Podman, tmp_path: Path
+) -> None:
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text("ci:" + bcrypt.hashpw(b"s3cret", bcrypt.gensalt()).decode() + "\n")
+    registry = Registry(port=REGISTRY_PORT, root=tmp_path / "registry", htpasswd=htpasswd).start()
+    image = ""
+    try:
+        digest = push(
+            ImageBuilder(tmp_path / "images").build("private", files={"/secret": "private\n"}),
+            f"{registry.host}/team/private:v1",
+            creds="ci:s3cret",
+        )
+        image = f"{registry.host}/team/private@{digest}"
+        # Not in Podman's store: the pull must happen, with or without credentials.
+        subprocess.run(["podman", "rmi", "-f", image], capture_output=True, check=False)
+        workflow = f"""
+name: private
+on_unresolved: tag
+on: {{image: {{repositories: ["acme/*"]}}}}
+jobs:
+  a:
+    steps:
+      - container: {{image: "{image}", command: ["/bin/cat", "/secret"]}}
+"""
+        without = server_factory(docker_host=podman.url)
+        write_workflow(without.settings, "private", workflow)
+        (run_id,) = without.post_hook("dockerhub", dockerhub_payload("acme/web:v1")).json()["runs"]
+        refused = without.wait_run(run_id, timeout=120)
+        assert refused["status"] == "failed"
+        said = without.logs(run_id).lower()
+        assert "unauthorized" in said or "authentication required" in said, said
+        without.stop()
+
+        second = tmp_path / "second"
+        (second / "workflows").mkdir(parents=True)
+        with_login = server_factory(
+            docker_host=podman.url,
+            registry_logins={registry.host: "ci:s3cret"},
+            data_dir=second / "data",
+            workflows=second / "workflows",
+        )
+        write_workflow(with_login.settings, "private", workflow)
+        (run_id,) = with_login.post_hook("dockerhub", dockerhub_payload("acme/web:v2")).json()[
+            "runs"
+        ]
+        pulled = with_login.wait_run(run_id, timeout=120)
+        assert pulled["status"] == "succeeded", with_login.logs(run_id)
+        assert "private" in with_login.logs(run_id)
+        assert "s3cret" not in with_login.logs(run_id)
+    finally:
+        registry.stop()
+        if image:
+            subprocess.run(["podman", "rmi", "-f", image], capture_output=True, check=False)
