@@ -255,3 +255,60 @@ jobs:
         registry.stop()
         if image:
             subprocess.run(["podman", "rmi", "-f", image], capture_output=True, check=False)
+
+
+def test_timeout_cancel_and_an_unready_service_clean_up(
+    loop: tuple[Server, Registry, ImageBuilder],
+) -> None:
+    server, registry, images = loop
+    port = free_port()
+    write_workflow(
+        server.settings,
+        "edges",
+        f"""
+name: edges
+on: {{image: {{repositories: ["demo/*"]}}}}
+jobs:
+  slow:
+    steps:
+      - container: {{command: ["/bin/sleep", "60"]}}
+        timeout: 2s
+  hanging:
+    steps:
+      - container: {{command: ["/bin/sh", "-c", "echo up; sleep 60"]}}
+  deaf:
+    services:
+      mute:
+        image: ${{{{ event.image }}}}
+        entrypoint: ["/bin/sleep", "60"]
+        network: host
+        ready: {{port: {port}, timeout: 3s}}
+    steps:
+      - run: echo never
+""",
+    )
+    push(images.build("edges"), f"{registry.host}/demo/edges:v1")
+    (run,) = runs_for(server, 1)
+    run_id = str(run["id"])
+
+    def hanging_started() -> bool:
+        return "up" in server.logs(run_id)
+
+    eventually(hanging_started, timeout=60)
+    eventually(
+        lambda: (
+            {j["job_id"]: j["status"] for j in server.run(run_id)["jobs"]}.get("deaf") == "failed"
+        ),
+        timeout=60,
+    )
+    with server.client() as c:
+        assert c.post(f"/api/v1/runs/{run_id}/cancel").status_code == 202
+    final = server.wait_run(run_id, timeout=60)
+    assert final["status"] == "cancelled"
+    steps = {(s["job_id"], s["index"]): s for s in final["steps"]}
+    assert steps[("slow", 0)]["status"] == "timed_out"
+    assert steps[("hanging", 0)]["status"] == "cancelled"
+    services = steps[("deaf", -1)]
+    assert services["status"] == "failed"
+    assert "mute" in services["error"] and str(port) in services["error"]
+    assert steps.get(("deaf", 0)) is None or steps[("deaf", 0)]["status"] != "succeeded"
