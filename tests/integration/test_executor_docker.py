@@ -1,9 +1,11 @@
 """The docker executor against real Podman (its Docker-compatible socket) and a real
 registry with htpasswd auth: images built with umoci, pushed with skopeo, pulled by digest.
 
-Other test modules may run containers on the same Podman at the same time, so every
-container here carries a `tidegate.run` label unique to its test, and "nothing is left
-behind" is checked on that label (with `tidegate.managed=1` checked on the containers).
+Other tests may run containers on the same Podman at the same time, and servers they
+start reap leftovers. So the executor here has a scope of its own (`tidegate.scope`: a
+reap elsewhere leaves its containers alone, and its reap leaves theirs), every container
+carries a `tidegate.run` label unique to its test, and "nothing is left behind" is
+checked on that label (`tidegate.managed=1` is checked on the containers themselves).
 """
 
 from __future__ import annotations
@@ -25,14 +27,7 @@ import bcrypt
 import pytest
 
 from tests.conftest import require
-from tests.parts import (
-    ImageBuilder,
-    Podman,
-    Registry,
-    ensure_containers_config,
-    missing_tools,
-    push,
-)
+from tests.parts import ImageBuilder, Podman, Registry, missing_tools, push
 from tidegate.executors.base import LogLine, Outcome
 from tidegate.executors.docker import ContainerEngineError, ContainerRun, DockerExecutor
 
@@ -67,37 +62,37 @@ class ContainerParts:
         self.pushed.append(reference)
         return reference
 
+    @property
+    def scope(self) -> str:
+        return f"test-{self.nonce}"
+
     def containers(self, labels: dict[str, str]) -> list[str]:
         return self.podman.containers(f"tidegate.run={labels['tidegate.run']}")
 
 
 @contextmanager
-def container_parts(root: Path) -> Iterator[ContainerParts]:
-    """Start Podman's service and the registry on PORT (skips locally, fails in CI)."""
+def container_parts(podman: Podman, root: Path) -> Iterator[ContainerParts]:
+    """The registry on PORT with htpasswd (bcrypt) auth, beside the session's Podman
+    (whose fixture skips locally and fails in CI when the tools are missing)."""
     missing = missing_tools()
     require(not missing, f"missing tools: {', '.join(missing)}")
-    problems = ensure_containers_config()
-    require(not problems, "; ".join(problems))
     htpasswd = root / "htpasswd"
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()
     htpasswd.write_text(f"{USER}:{hashed}\n")
-    podman = Podman(root / "podman.sock")
     registry = Registry(PORT, root / "registry", htpasswd=htpasswd)
     parts = ContainerParts(podman, registry, ImageBuilder(root / "images"))
     try:
-        podman.start()
         registry.start()
         yield parts
     finally:
         registry.stop()
-        podman.stop()
         if parts.pushed:  # what the tests pulled into Podman's (shared) storage
             subprocess.run(["podman", "rmi", "--force", *parts.pushed], capture_output=True)
 
 
 @pytest.fixture(scope="module")
-def parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContainerParts]:
-    with container_parts(tmp_path_factory.mktemp("docker")) as started:
+def parts(podman: Podman, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContainerParts]:
+    with container_parts(podman, tmp_path_factory.mktemp("docker")) as started:
         yield started
 
 
@@ -124,7 +119,7 @@ def nothing_left_behind(request: pytest.FixtureRequest, labels: dict[str, str]) 
 
 @pytest.fixture
 async def executor(parts: ContainerParts) -> AsyncIterator[DockerExecutor]:
-    ex = DockerExecutor(parts.podman.url, kill_grace=KILL_GRACE)
+    ex = DockerExecutor(parts.podman.url, kill_grace=KILL_GRACE, scope=parts.scope)
     try:
         yield ex
     finally:
@@ -299,7 +294,7 @@ async def test_labels_are_on_the_container(
     outcome, _ = await run(executor, container, parts=parts, on_line=inspect_while_running)
     assert outcome.exit_code == 0
     assert len(seen) == 1
-    assert seen[0] == {**labels, "tidegate.managed": "1"}
+    assert seen[0] == {**labels, "tidegate.managed": "1", "tidegate.scope": parts.scope}
 
 
 async def test_timeout_stops_and_removes(
@@ -332,6 +327,25 @@ async def test_cancel_stops_and_removes(
     assert outcome.exit_code == 143  # with an init, SIGTERM reaches sh: no need for SIGKILL
     assert texts(lines) == [("stdout", "started")]
     assert time.monotonic() - started < 5
+
+
+async def test_a_cancelled_task_still_removes_its_container(
+    executor: DockerExecutor, parts: ContainerParts, busybox: str, labels: dict[str, str]
+) -> None:
+    # Not the cancel event: the task itself is cancelled (a server shutting down).
+    running = asyncio.Event()
+    container = ContainerRun(busybox, command=["sh", "-c", "echo up; sleep 60"], labels=labels)
+    task = asyncio.create_task(
+        executor.run_container(container, lambda line: running.set(), asyncio.Event(), AUTH)
+    )
+    await asyncio.wait_for(running.wait(), 20)
+    assert len(parts.containers(labels)) == 1
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 5  # killed, not stopped gracefully
+    assert parts.containers(labels) == []
 
 
 async def test_cancelled_before_start_touches_nothing() -> None:
@@ -429,22 +443,24 @@ async def test_a_private_image_pulls_with_auth_and_fails_without(
     assert texts(lines) == [("stdout", "private image ran")]
 
 
-async def test_reap_removes_leftovers_and_keeps_runs_in_flight(
+async def test_reap_removes_leftovers_of_its_scope_and_keeps_the_rest(
     executor: DockerExecutor, parts: ContainerParts, busybox: str, labels: dict[str, str]
 ) -> None:
     await run(executor, ContainerRun(busybox, labels=labels), parts=parts)  # pulls the image
-    crashed = {"tidegate.run": f"crashed-{secrets.token_hex(4)}"}
-    in_flight = {"tidegate.run": f"alive-{secrets.token_hex(4)}"}
+    crashed = f"crashed-{secrets.token_hex(4)}"
+    in_flight = f"alive-{secrets.token_hex(4)}"
+    foreign = f"foreign-{secrets.token_hex(4)}"
 
-    def leftover(run_labels: dict[str, str]) -> str:
-        flags = ["--label=tidegate.managed=1"] + [
-            f"--label={k}={v}" for k, v in run_labels.items()
-        ]
+    def leftover(run_id: str, scope: str | None) -> str:
+        flags = ["--label=tidegate.managed=1", f"--label=tidegate.run={run_id}"]
+        if scope:
+            flags.append(f"--label=tidegate.scope={scope}")
         command = ["podman", "run", "-d", "--network=none", *flags, busybox, "sleep", "300"]
         return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
 
-    dead_id = leftover(crashed)
-    alive_id = leftover(in_flight)
+    dead_id = leftover(crashed, parts.scope)
+    alive_id = leftover(in_flight, parts.scope)
+    foreign_id = leftover(foreign, None)  # another installation's (no scope): not ours
     # A container this executor runs right now is never reaped, whatever `keep` says.
     cancel = asyncio.Event()
     mine = asyncio.create_task(
@@ -459,17 +475,16 @@ async def test_reap_removes_leftovers_and_keeps_runs_in_flight(
         deadline = time.monotonic() + 10
         while not parts.containers(labels) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        # Only ever reject our own test runs: other tests share this Podman.
-        ours = {crashed["tidegate.run"], labels["tidegate.run"]}
-        removed = await executor.reap(lambda found: found.get("tidegate.run") not in ours)
+        started = time.monotonic()
+        removed = await executor.reap(lambda found: found.get("tidegate.run") == in_flight)
+        assert time.monotonic() - started < 5  # killed, not stopped with a 10 s grace
         assert removed == [dead_id]
-        assert parts.podman.containers(f"tidegate.run={crashed['tidegate.run']}") == []
-        assert parts.podman.containers(f"tidegate.run={in_flight['tidegate.run']}") == [
-            alive_id[:12]
-        ]
+        assert parts.podman.containers(f"tidegate.run={crashed}") == []
+        assert parts.podman.containers(f"tidegate.run={in_flight}") == [alive_id[:12]]
+        assert parts.podman.containers(f"tidegate.run={foreign}") == [foreign_id[:12]]
         assert len(parts.containers(labels)) == 1
     finally:
         cancel.set()
         await mine
-        subprocess.run(["podman", "rm", "-f", alive_id], capture_output=True)
+        subprocess.run(["podman", "rm", "-f", "-t", "0", alive_id, foreign_id], capture_output=True)
     assert mine.result().cancelled

@@ -73,6 +73,7 @@ __all__ = [
 T = TypeVar("T")
 StopReason = Literal["timeout", "cancel"] | None
 
+SCOPE_LABEL = "tidegate.scope"
 _QUEUE = 1024  # lines in flight between the log thread and on_line
 
 
@@ -250,8 +251,14 @@ class _Engine:
                 if not _gone(exc):
                     raise
 
-    def remove(self, container_id: str) -> None:
-        """Remove the container and its anonymous volumes. Gone already is fine."""
+    def remove(self, container_id: str, *, kill: bool) -> None:
+        """Remove the container and its anonymous volumes. Gone already is fine.
+
+        `kill` first when it may still run: a forced remove stops it gracefully, which
+        waits out its stop timeout (10 s by default) if the command ignores SIGTERM.
+        """
+        if kill:
+            self.kill(container_id)
         with _ours("remove the container"):
             try:
                 self.api.remove_container(container_id, force=True, v=True)
@@ -297,7 +304,10 @@ class DockerExecutor:
 
     `default_network` applies when a run names none; `kill_grace` is the time between
     the stop signal and SIGKILL on timeout or cancel; `drain` how long to wait for the
-    log stream once the container has exited. Nothing connects until first use.
+    output stream once the container has exited. `scope` names this installation when
+    several share one engine: its containers carry `tidegate.scope=<scope>` and `reap`
+    touches only containers of its own scope (None: only containers without one).
+    Nothing connects until first use.
     """
 
     name = "docker"
@@ -312,8 +322,10 @@ class DockerExecutor:
         max_line: int = MAX_LINE,
         api_timeout: float = 60.0,
         max_pool_size: int = 64,
+        scope: str | None = None,
     ) -> None:
         self.base_url = base_url
+        self.scope = scope
         self.default_network = default_network
         self.kill_grace = kill_grace
         self.drain = drain
@@ -322,8 +334,7 @@ class DockerExecutor:
         self.max_pool_size = max_pool_size
         self._engine: _Engine | None = None
         self._connecting: asyncio.Lock | None = None
-        self._live: set[str] = set()  # containers started and not yet removed
-        self._services: dict[str, ServiceHandle] = {}
+        self._live: set[str] = set()  # containers (steps and services) not yet removed
 
     # -- steps -------------------------------------------------------------------------
 
@@ -349,8 +360,7 @@ class DockerExecutor:
         deadline = None if run.timeout is None else loop.time() + run.timeout
         try:
             # The user's: a value in the step (after interpolation) that cannot be valid.
-            if run.name is None:
-                run = replace(run, name=_fresh_name())
+            run = self._own(run, {})
             spec = to_container_spec(run, default_network=self.default_network)
             policy = run.pull_policy
             auth_config = registry_auth(auth) if auth else None
@@ -361,7 +371,7 @@ class DockerExecutor:
         cancelled = asyncio.ensure_future(cancel.wait())
         try:
             setup = _in_thread(lambda: self._setup(engine, run.image, policy, auth_config))
-            stop = await _race(setup, cancelled, deadline)
+            stop = await _watch(deadline, setup, cancelled)
             if stop is not None:
                 what = "timed out" if stop == "timeout" else "cancelled"
                 await _emit(on_line, _line("stderr", f"tidegate: {what} while pulling {run.image}"))
@@ -374,17 +384,20 @@ class DockerExecutor:
             except _Refused as exc:
                 await _emit(on_line, _line("stderr", f"tidegate: {exc.message}"))
                 return Outcome(exit_code=None)
+            exited = False
             try:
                 try:
                     stream = await self._start(engine, container_id)
                 except _Refused as exc:
                     await _emit(on_line, _line("stderr", f"tidegate: {exc.message}"))
                     return Outcome(exit_code=exc.exit_code)
-                return await self._supervise(
+                outcome = await self._supervise(
                     engine, container_id, stream, deadline, on_line, cancelled, run.memory
                 )
+                exited = True
+                return outcome
             finally:
-                await self._destroy(engine, container_id)
+                await self._destroy(engine, container_id, running=not exited)
         finally:
             cancelled.cancel()
 
@@ -478,9 +491,10 @@ class DockerExecutor:
             put.cancel()
         await consumer
 
-    async def _destroy(self, engine: _Engine, container_id: str) -> None:
-        """Remove the container (killing it if it runs). Idempotent; survives a cancel."""
-        removing = _in_thread(lambda: engine.remove(container_id))
+    async def _destroy(self, engine: _Engine, container_id: str, *, running: bool = True) -> None:
+        """Remove the container (killing it first if it may run). Idempotent; survives a
+        cancel of the caller."""
+        removing = _in_thread(lambda: engine.remove(container_id, kill=running))
         try:
             await asyncio.shield(removing)
         except asyncio.CancelledError:
@@ -504,8 +518,7 @@ class DockerExecutor:
 
         Raises ServiceFailed (the user's) when the image or the container is refused.
         """
-        labels = {**run.labels, **(labels or {}), "tidegate.service": name}
-        run = replace(run, labels=labels, name=run.name or _fresh_name())
+        run = self._own(run, {**(labels or {}), "tidegate.service": name})
         try:
             spec = to_container_spec(run, default_network=self.default_network)
             policy = run.pull_policy
@@ -519,8 +532,7 @@ class DockerExecutor:
         except _Refused as exc:
             raise ServiceFailed(f"service {name!r}: {exc.message}") from exc
         network = str(spec.get("network_mode") or spec.get("network"))
-        handle = ServiceHandle(name, container_id, run.image, network, labels)
-        self._services[container_id] = handle
+        handle = ServiceHandle(name, container_id, run.image, network, spec["labels"])
         try:
             await _call(lambda: engine.start(container_id))
         except BaseException as exc:
@@ -551,12 +563,11 @@ class DockerExecutor:
     async def stop_service(self, handle: ServiceHandle) -> None:
         """Remove the service container. Idempotent."""
         await self._destroy(await self._connect(), handle.container_id)
-        self._services.pop(handle.container_id, None)
 
     # -- housekeeping ------------------------------------------------------------------
 
     async def reap(self, keep: Callable[[dict[str, str]], bool]) -> list[str]:
-        """Remove every `tidegate.managed=1` container whose labels `keep` rejects.
+        """Remove every `tidegate.managed=1` container of our scope that `keep` rejects.
 
         For after a crash: the engine keeps the containers of runs still in flight.
         Containers this executor is running are always kept. Returns the removed ids.
@@ -564,7 +575,9 @@ class DockerExecutor:
         engine = await self._connect()
         removed: list[str] = []
         for container_id, labels in await _call(engine.managed):
-            if container_id in self._live or keep(labels):
+            if labels.get(SCOPE_LABEL) != self.scope or container_id in self._live:
+                continue
+            if keep(labels):
                 continue
             await self._destroy(engine, container_id)
             removed.append(container_id)
@@ -579,10 +592,17 @@ class DockerExecutor:
             for container_id in list(self._live):
                 with suppress(ContainerEngineError):
                     await self._destroy(engine, container_id)
-            self._services.clear()
         finally:
             self._engine = None
             await _call(engine.close)
+
+    def _own(self, run: ContainerRun, labels: Mapping[str, str]) -> ContainerRun:
+        """`run` with our labels and a name: named before the create, so a create cut
+        short by a cancel can still be found and removed."""
+        labels = {**run.labels, **labels}
+        if self.scope is not None:
+            labels[SCOPE_LABEL] = self.scope
+        return replace(run, labels=labels, name=run.name or f"tidegate-{secrets.token_hex(8)}")
 
     async def _connect(self) -> _Engine:
         if self._engine is None:
@@ -724,36 +744,26 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-async def _race(
-    work: asyncio.Future[Any], cancelled: asyncio.Future[Any], deadline: float | None
-) -> StopReason:
-    """Wait for `work`; "cancel" or "timeout" when one of them comes first."""
-    loop = asyncio.get_running_loop()
-    remaining = None if deadline is None else max(0.0, deadline - loop.time())
-    watch = {work, cancelled}
-    done, _ = await asyncio.wait(watch, timeout=remaining, return_when="FIRST_COMPLETED")
-    if work in done:
-        return None
-    return "cancel" if cancelled in done else "timeout"
-
-
 async def _watch(
     deadline: float | None,
-    exited: asyncio.Future[tuple[int, bool]],
+    work: asyncio.Future[Any],
     cancelled: asyncio.Future[Any],
-    consumer: asyncio.Task[None],
+    consumer: asyncio.Task[None] | None = None,
 ) -> StopReason:
-    """Wait for the exit; "timeout" or "cancel" when we have to stop the container first."""
+    """Wait for `work` (a pull, the exit); "timeout" or "cancel" when one comes first.
+
+    `work` is left running then. A failing `consumer` (on_line) raises here.
+    """
     loop = asyncio.get_running_loop()
-    watch: set[asyncio.Future[Any]] = {exited, cancelled, consumer}
+    watch: set[asyncio.Future[Any]] = {work, cancelled} | ({consumer} if consumer else set())
     while True:
         remaining = None if deadline is None else max(0.0, deadline - loop.time())
         done, _ = await asyncio.wait(watch, timeout=remaining, return_when="FIRST_COMPLETED")
-        if exited in done:  # an exit wins over a cancel that arrived with it
+        if work in done:  # an exit wins over a cancel that arrived with it
             return None
         if cancelled in done:
             return "cancel"
-        if consumer in done:
+        if consumer is not None and consumer in done:
             consumer.result()  # re-raises what on_line raised
             watch.discard(consumer)
         elif not done:
@@ -773,11 +783,6 @@ async def _emit(on_line: LineSink, line: LogLine) -> None:
 
 def _line(stream: Stream, text: str) -> LogLine:
     return LogLine(_now(), stream, text)
-
-
-def _fresh_name() -> str:
-    # Named before the create, so a create cut short by a cancel can still be found.
-    return f"tidegate-{secrets.token_hex(8)}"
 
 
 def _decode(raw: bytes) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -123,8 +123,8 @@ def _readiness(
     info: Mapping[str, Any],
     tcp_port: int | None,
     command: list[str] | None,
-) -> tuple[Callable[[], Any], str]:
-    """The check to repeat, and what it waits for in words."""
+) -> tuple[Callable[[], Awaitable[tuple[bool, str]]], str]:
+    """The check to repeat (ready?, what the last attempt said), and what it waits for."""
     container_id = handle.container_id
 
     async def exec_ok(argv: list[str]) -> tuple[bool, str]:
