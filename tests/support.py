@@ -14,7 +14,7 @@ import httpx2
 import uvicorn
 
 from tidegate.app import create_app
-from tidegate.bootstrap import bootstrap
+from tidegate.bootstrap import FirstRun, bootstrap
 from tidegate.config import Settings
 from tidegate.security.tokens import new_token
 from tidegate.store import credentials
@@ -127,14 +127,25 @@ def make_settings(tmp: Path, database_url: str = "", **overrides: Any) -> Settin
     return Settings(**values)
 
 
+def _more_credentials(settings: Settings, db: Database) -> FirstRun:
+    """A second server on a database that already has its first hooks: make its own."""
+    first = FirstRun(admin_token=new_token("tga_"))
+    with db.session() as session:
+        credentials.create_api_token(session, "admin", "admin", first.admin_token)
+        for source in ("dockerhub", "registry"):
+            token = new_token("tgh_")
+            credentials.create_hook(session, source, f"{source} (test)", token)
+            first.hooks[source] = f"{settings.base_url}/hooks/{source}/{token}"
+    return first
+
+
 def start_server(settings: Settings) -> Server:
     """Migrate, bootstrap, and serve in a thread; returns once the engine is up."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
     upgrade(db.engine)
-    first = bootstrap(settings, db)
+    first = bootstrap(settings, db) or _more_credentials(settings, db)
     db.dispose()
-    assert first is not None
     config = uvicorn.Config(
         create_app(settings),
         host="127.0.0.1",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,6 +41,16 @@ def registry_logins(settings: Settings) -> dict[str, tuple[str, str]]:
     return logins
 
 
+def installation_scope(settings: Settings) -> str:
+    """Names this installation's containers, so a reap never touches another's.
+
+    Processes sharing one database are one installation; the name is derived from
+    the database (without its credentials) so they all agree on it.
+    """
+    database = settings.db_url.split("@", 1)[-1]
+    return hashlib.sha256(database.encode()).hexdigest()[:12]
+
+
 def build_state(settings: Settings) -> AppState:
     # Owner-only: the database holds raw webhook bodies (callback URLs are secrets).
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -64,6 +75,7 @@ def build_state(settings: Settings) -> AppState:
                 settings.docker_host,
                 default_network=settings.default_network,
                 kill_grace=settings.kill_grace,
+                scope=installation_scope(settings),
             )
             if settings.docker_host
             else None
@@ -134,7 +146,7 @@ def create_app(settings: Settings) -> FastAPI:
             for executor in state.runtime.executors.values():
                 await executor.close()
             if state.runtime.docker is not None:
-                await state.runtime.docker.close()
+                await state.runtime.docker.close(keep_services=True)
             set_runtime(None)
             state.db.dispose()
 

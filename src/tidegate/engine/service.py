@@ -112,6 +112,9 @@ def _copy_run(runtime: Runtime, run_id: str) -> Started:
             trigger="rerun",
             rerun_of=old.id,
         )
+        # The same snapshot, the same event, the same image: a re-run tests what the
+        # first run tested, even if the tag has moved since.
+        run.digest = old.digest
         session.add(run)
     return Started(run.id, run.concurrency_key)
 

@@ -335,6 +335,7 @@ class DockerExecutor:
         self._engine: _Engine | None = None
         self._connecting: asyncio.Lock | None = None
         self._live: set[str] = set()  # containers (steps and services) not yet removed
+        self._services: set[str] = set()  # those of them that are services
 
     # -- steps -------------------------------------------------------------------------
 
@@ -533,6 +534,7 @@ class DockerExecutor:
             raise ServiceFailed(f"service {name!r}: {exc.message}") from exc
         network = str(spec.get("network_mode") or spec.get("network"))
         handle = ServiceHandle(name, container_id, run.image, network, spec["labels"])
+        self._services.add(container_id)
         try:
             await _call(lambda: engine.start(container_id))
         except BaseException as exc:
@@ -563,6 +565,7 @@ class DockerExecutor:
     async def stop_service(self, handle: ServiceHandle) -> None:
         """Remove the service container. Idempotent."""
         await self._destroy(await self._connect(), handle.container_id)
+        self._services.discard(handle.container_id)
 
     # -- housekeeping ------------------------------------------------------------------
 
@@ -583,13 +586,20 @@ class DockerExecutor:
             removed.append(container_id)
         return removed
 
-    async def close(self) -> None:
-        """Remove every container still running for us, then disconnect. Idempotent."""
+    async def close(self, *, keep_services: bool = False) -> None:
+        """Remove every container still running for us, then disconnect. Idempotent.
+
+        `keep_services`: a server stopping gracefully leaves the services of runs in
+        flight, which resume after the restart with their steps (the reap at the next
+        launch removes those of runs that have ended meanwhile).
+        """
         engine = self._engine
         if engine is None:
             return
         try:
             for container_id in list(self._live):
+                if keep_services and container_id in self._services:
+                    continue
                 with suppress(ContainerEngineError):
                     await self._destroy(engine, container_id)
         finally:

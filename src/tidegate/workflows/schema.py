@@ -257,8 +257,9 @@ class Step(_Model):
 
 
 class Ready(_Model):
-    """When a service counts as up: a TCP port on 127.0.0.1 accepts, or a command in
-    the container exits 0. Without either, the image's HEALTHCHECK decides."""
+    """When a service counts as up. The image's HEALTHCHECK decides when it has one;
+    else a TCP port on 127.0.0.1 that accepts, or a command in the container that exits
+    0; with none of these, a running container."""
 
     port: int | None = Field(default=None, ge=1, le=65535)
     command: list[Text] | None = None

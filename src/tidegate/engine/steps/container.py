@@ -9,6 +9,7 @@ from tidegate.executors.base import LogLine
 from tidegate.executors.container_spec import ContainerRun, ContainerSpecError
 
 WORKSPACE = "/workspace"
+RESERVED = ("TIDEGATE_", "DOCKER_TRIGGER_")
 
 
 def step_labels(ctx: StepContext, kind: str) -> dict[str, str]:
@@ -22,10 +23,21 @@ def step_labels(ctx: StepContext, kind: str) -> dict[str, str]:
 
 
 def container_env(ctx: StepContext, own: dict[str, str]) -> dict[str, str]:
-    """The step's variables without the host's PATH-like ones (the image has its own)."""
-    env = {key: value for key, value in ctx.env.items() if key not in INHERITED}
-    env["TIDEGATE_WORKSPACE"] = WORKSPACE
+    """The step's variables for a container.
+
+    The host's PATH-like values are left out (the image has its own) unless a workflow
+    set them; the container's own `env` comes next; Tidegate's variables last, so no
+    workflow can make a step lie about the image it runs.
+    """
+    host = ctx.runtime.host_env
+    env = {
+        key: value
+        for key, value in ctx.env.items()
+        if not (key in INHERITED and host.get(key) == value)
+    }
     env.update({key: ctx.render(str(value)) for key, value in own.items()})
+    env.update({k: v for k, v in ctx.env.items() if k.startswith(RESERVED)})
+    env["TIDEGATE_WORKSPACE"] = WORKSPACE
     return env
 
 
@@ -72,5 +84,7 @@ class ContainerStep:
             raise StepFailed("cancelled", status="cancelled")
         if outcome.timed_out:
             raise StepFailed(f"timed out after {ctx.timeout:g}s", status="timed_out")
+        if outcome.exit_code is None:
+            raise StepFailed("the container did not run (its reason is in the log)")
         if outcome.exit_code != 0:
             raise StepFailed(f"exit code {outcome.exit_code}")
