@@ -133,6 +133,7 @@ jobs:
     steps:
       - container:
           command: ["/bin/sh", "-c", "cat /version; echo digest=$TIDEGATE_DIGEST"]
+          env: {TIDEGATE_DIGEST: "sha256:not-the-one"}  # cannot make a step lie
 """,
     )
     first = push(images.build("one", files={"/version": "one\n"}), f"{registry.host}/demo/app:v1")

@@ -76,8 +76,18 @@ def test_tag_is_resolved_against_the_registry(
         body = tag_only_envelope(registry.host, "demo/app", "v1")
         (run_id,) = server.post_hook("registry", body).json()["runs"]
         run = server.wait_run(run_id)
+        assert run["status"] == "succeeded", run
+        assert run["digest"] == digest and run["digest_error"] == ""
+        assert out.read_text().split() == [digest, f"{registry.host}/demo/app@{digest}"]
+        # The tag moves on; a re-run still tests what the first run tested.
+        newer = push(
+            ImageBuilder(tmp_path / "images").build("newer"), f"{registry.host}/demo/app:v1"
+        )
+        assert newer != digest
+        with server.client() as c:
+            (rerun_id,) = c.post(f"/api/v1/runs/{run_id}/rerun").json()["runs"]
+        rerun = server.wait_run(rerun_id)
     finally:
         registry.stop()
-    assert run["status"] == "succeeded", run
-    assert run["digest"] == digest and run["digest_error"] == ""
-    assert out.read_text().split() == [digest, f"{registry.host}/demo/app@{digest}"]
+    assert rerun["status"] == "succeeded" and rerun["digest"] == digest
+    assert out.read_text().split()[0] == digest
