@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # Empty: DOCKER_HOST, else the usual Docker and Podman sockets that exist.
     docker_host: str = ""
     default_network: str = "none"  # for containers whose step names none: none | host
+    # Limits for containers whose step sets none (empty: the engine's own defaults).
+    default_memory: str = ""  # e.g. "1g"
+    default_cpus: float | None = None
+    default_pids: int | None = None
     # Registry credentials: a docker config.json (empty: $DOCKER_CONFIG/config.json, else
     # ~/.docker/config.json), and per-registry logins that take precedence over it.
     docker_config: Path | None = None

@@ -313,3 +313,49 @@ jobs:
     assert services["status"] == "failed"
     assert "mute" in services["error"] and str(port) in services["error"]
     assert steps.get(("deaf", 0)) is None or steps[("deaf", 0)]["status"] != "succeeded"
+
+
+# cgroup v2 names, then v1: whichever this machine has.
+LIMIT_FILES = " ".join(
+    [
+        "/sys/fs/cgroup/pids.max",
+        "/sys/fs/cgroup/pids/pids.max",
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+)
+
+
+def test_default_limits_apply_to_steps_that_set_none(
+    server_factory: Callable[..., Server], podman: Podman, tmp_path: Path
+) -> None:
+    server = server_factory(docker_host=podman.url, default_pids=64, default_memory="64m")
+    registry = Registry(port=REGISTRY_PORT, root=tmp_path / "registry").start()
+    try:
+        digest = push(
+            ImageBuilder(tmp_path / "images").build("limits"), f"{registry.host}/demo/l:v1"
+        )
+        image = f"{registry.host}/demo/l@{digest}"
+        write_workflow(
+            server.settings,
+            "limits",
+            f"""
+name: limits
+on_unresolved: tag
+on: {{image: {{repositories: ["acme/*"]}}}}
+jobs:
+  a:
+    steps:
+      - container:
+          image: "{image}"
+          command: ["/bin/sh", "-c", "cat {LIMIT_FILES} 2>/dev/null; true"]
+""",
+        )
+        (run_id,) = server.post_hook("dockerhub", dockerhub_payload("acme/web:v1")).json()["runs"]
+        run = server.wait_run(run_id, timeout=120)
+    finally:
+        registry.stop()
+    assert run["status"] == "succeeded", server.logs(run_id)
+    logs = server.logs(run_id)
+    assert ": 64\n" in logs or logs.rstrip().endswith(": 64") or " stdout: 64" in logs
+    assert str(64 * 1024 * 1024) in logs

@@ -52,6 +52,7 @@ class ContainerStep:
                 "(a Docker socket, or Podman's `podman system service` socket)"
             )
         spec = ctx.spec
+        settings = ctx.runtime.settings
         run = ContainerRun(
             image=ctx.render(spec.image) if spec.image else ctx.event.image,
             command=[ctx.render(a) for a in spec.command] if spec.command else None,
@@ -60,9 +61,9 @@ class ContainerStep:
             workdir=ctx.render(spec.workdir) if spec.workdir else None,
             user=spec.user,
             network=spec.network,
-            memory=spec.memory,
-            cpus=spec.cpus,
-            pids=spec.pids,
+            memory=spec.memory or settings.default_memory or None,
+            cpus=spec.cpus or settings.default_cpus,
+            pids=spec.pids or settings.default_pids,
             pull=spec.pull,
             mounts={str(ctx.workspace): WORKSPACE},
             labels=step_labels(ctx, "step"),
