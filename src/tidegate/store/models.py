@@ -213,3 +213,21 @@ class Delivery(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class Promotion(Base):
+    """An image promoted by a run: the pinned digest, where it went, who let it."""
+
+    __tablename__ = "promotions"
+    __table_args__ = (
+        UniqueConstraint("run_id", "destination", name="uq_promotion_destination"),
+        Index("ix_promotions_run", "run_id"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
+    source: Mapped[str] = mapped_column(Text)  # registry/repository@digest
+    destination: Mapped[str] = mapped_column(Text)  # registry/repository:tag
+    digest: Mapped[str] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(16))  # promoted | unchanged | skipped
+    approved_by: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    at: Mapped[datetime] = mapped_column(TS, default=utcnow)

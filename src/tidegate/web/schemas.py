@@ -111,6 +111,15 @@ class DeliveryOut(Out):
     at: datetime
 
 
+class PromotionOut(Out):
+    source: str
+    destination: str
+    digest: str
+    outcome: str
+    approved_by: list[str]
+    at: datetime
+
+
 class RunDetail(RunOut):
     workflow_file: str
     event: EventOut
@@ -118,6 +127,7 @@ class RunDetail(RunOut):
     steps: list[StepOut]
     approvals: list[ApprovalOut]
     deliveries: list[DeliveryOut]
+    promotions: list[PromotionOut] = []
 
 
 class IntakeOut(BaseModel):

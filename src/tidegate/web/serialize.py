@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from tidegate.pushback.callback import redact_url
 from tidegate.store import approvals as store_approvals
 from tidegate.store import deliveries as store_deliveries
+from tidegate.store import promotions as store_promotions
 from tidegate.store import runs as store_runs
 from tidegate.store.events import to_image_event
 from tidegate.store.models import Approval, ApprovalDecision, Event, Run
@@ -18,6 +19,7 @@ from tidegate.web.schemas import (
     DeliveryOut,
     EventOut,
     JobOut,
+    PromotionOut,
     RunDetail,
     RunOut,
     StepOut,
@@ -73,6 +75,10 @@ def run_detail(
             "jobs": [JobOut.model_validate(j) for j in store_runs.jobs_of(session, row.id)],
             "steps": [StepOut.model_validate(s) for s in store_runs.steps_of(session, row.id)],
             "approvals": approvals,
+            "promotions": [
+                PromotionOut.model_validate(p)
+                for p in store_promotions.promotions_of(session, row.id)
+            ],
             "deliveries": [
                 DeliveryOut.model_validate(d)
                 for d in store_deliveries.deliveries_of(session, row.id)
