@@ -9,15 +9,33 @@ writes that file and `ensure_containers_config` checks it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import http.client
 import json
+import re
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+try:  # optional: only the token-auth registry needs it (TokenIssuer.available())
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.x509.oid import NameOID
+except ImportError:  # pragma: no cover
+    x509 = None  # type: ignore[assignment]
 
 TEST_REGISTRY_PORTS = (5901, 5902, 5903, 5904)
 REGISTRIES_CONF = Path("/etc/containers/registries.conf.d/tidegate-test.conf")
@@ -258,3 +276,300 @@ def registry_catalog_tags(registry: Registry, repository: str) -> list[str]:
 def stopped(parts: Iterator[object]) -> None:
     for part in parts:
         part.stop()  # type: ignore[attr-defined]
+
+
+# Registries, token services and proxies for the registry-client tests (ports 5911-5919).
+
+OCI_INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+_ACCESS_LOG = re.compile(
+    r'^\S+ \S+ \S+ \[[^\]]+\] "(\S+) (\S+) HTTP/[\d.]+" (\d{3}) \S+ "[^"]*" "([^"]*)"$'
+)
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    method: str
+    uri: str
+    status: int
+    user_agent: str
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.uri).path
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return parse_qs(urlsplit(self.uri).query)
+
+
+def registry_requests(registry: Registry, user_agent: str = "") -> list[LoggedRequest]:
+    """The requests in a registry's access log, optionally only those whose User-Agent
+    starts with `user_agent` (e.g. "tidegate/")."""
+    found = []
+    for line in registry.log_path.read_text(errors="replace").splitlines():
+        match = _ACCESS_LOG.match(line)
+        if match and match.group(4).startswith(user_agent):
+            method, uri, status, agent = match.groups()
+            found.append(LoggedRequest(method, uri, int(status), agent))
+    return found
+
+
+def manifest_of(host: str, repository: str, reference: str) -> tuple[bytes, str]:
+    """A manifest's bytes and media type from an anonymous registry on loopback."""
+    accept = ", ".join([OCI_INDEX_TYPE, OCI_MANIFEST_TYPE])
+    request = urllib.request.Request(
+        f"http://{host}/v2/{repository}/manifests/{reference}", headers={"Accept": accept}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read(), response.headers["Content-Type"]
+
+
+def push_index(host: str, repository: str, tag: str, children: list[tuple[str, dict]]) -> str:
+    """PUT an OCI index over manifests already in `repository` (digest, platform) to an
+    anonymous registry on loopback; returns its digest. Indented JSON, so a copy that
+    re-serialized it would change the digest."""
+    entries = []
+    for digest, platform in children:
+        body, media_type = manifest_of(host, repository, digest)
+        entries.append(
+            {"mediaType": media_type, "digest": digest, "size": len(body), "platform": platform}
+        )
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX_TYPE, "manifests": entries}
+    body = json.dumps(index, indent=3).encode()
+    request = urllib.request.Request(
+        f"http://{host}/v2/{repository}/manifests/{tag}",
+        data=body,
+        method="PUT",
+        headers={"Content-Type": OCI_INDEX_TYPE},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201, response.status
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    account: str | None
+    scopes: list[str]
+    service: str
+
+
+@dataclass
+class TokenIssuer:
+    """A token service per Docker's token spec that a `TokenRegistry` trusts: RS256 JWTs
+    whose `x5c` header carries a self-signed certificate, which is also the registry's
+    rootcertbundle. Known users (Basic auth, checked) get every action they ask for;
+    anonymous callers get `pull` only. Listens on a free loopback port."""
+
+    root: Path
+    users: dict[str, str] = field(default_factory=dict)
+    service: str = "tidegate-test-registry"
+    issuer: str = "tidegate-test-issuer"
+    requests: list[TokenRequest] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return x509 is not None
+
+    @property
+    def cert_path(self) -> Path:
+        return self.root / "issuer.pem"
+
+    @property
+    def realm(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/token"
+
+    def start(self) -> TokenIssuer:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, self.issuer)])
+        now = datetime.now(UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self._key, hashes.SHA256())
+        )
+        self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        self._x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                status, body = issuer._answer(self.path, self.headers.get("Authorization"))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _answer(self, path: str, authorization: str | None) -> tuple[int, dict]:
+        url = urlsplit(path)
+        if url.path != "/token":
+            return 404, {"details": "not found"}
+        params = parse_qs(url.query)
+        account = None
+        if authorization:
+            user, _, password = (
+                base64.b64decode(authorization.partition(" ")[2]).decode().partition(":")
+            )
+            if self.users.get(user) != password:
+                return 401, {"details": "incorrect username or password"}
+            account = user
+        scopes = [s for value in params.get("scope", []) for s in value.split()]
+        self.requests.append(TokenRequest(account, scopes, params.get("service", [""])[0]))
+        access = []
+        for scope in scopes:
+            resource, _, actions = scope.rpartition(":")
+            kind, _, name = resource.partition(":")
+            wanted = actions.split(",")
+            granted = wanted if account else [a for a in wanted if a == "pull"]
+            access.append({"type": kind, "name": name, "actions": granted})
+        return 200, {"token": self._sign(account or "", access), "expires_in": 300}
+
+    def _sign(self, subject: str, access: list[dict]) -> str:
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self._x5c]}
+        claims = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": self.service,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": secrets.token_hex(8),
+            "access": access,
+        }
+        signing_input = (
+            f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        )
+        signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{_b64url(signature)}"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass
+class TokenRegistry(Registry):
+    """A `Registry` that takes tokens from `issuer` (`auth: token:` in its config)."""
+
+    issuer: TokenIssuer | None = None
+
+    def config(self) -> str:
+        assert self.issuer is not None and self.htpasswd is None
+        return super().config() + (
+            "auth:\n"
+            "  token:\n"
+            f"    realm: {self.issuer.realm}\n"
+            f"    service: {self.issuer.service}\n"
+            f"    issuer: {self.issuer.issuer}\n"
+            f"    rootcertbundle: {self.issuer.cert_path}\n"
+        )
+
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
+
+
+@dataclass
+class FlakyProxy:
+    """A reverse proxy on a fixed loopback port in front of `upstream` (host:port). For
+    each key `fault(method, path)` returns, the first such request is answered `status`
+    with `Retry-After`; everything else is forwarded (the Host header too, so the
+    registry's Location URLs point back at the proxy)."""
+
+    port: int
+    upstream: str
+    fault: Callable[[str, str], str | None] = lambda method, path: None
+    status: int = 429
+    retry_after: str = "1"
+    failed: list[str] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> FlakyProxy:
+        assert not _port_open(self.port), f"port {self.port} is taken"
+        proxy, seen = self, set()
+        lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                key = proxy.fault(self.command, urlsplit(self.path).path)
+                with lock:
+                    fail = key is not None and key not in seen
+                    if fail:
+                        seen.add(key)
+                        proxy.failed.append(f"{self.command} {self.path}")
+                length = int(self.headers.get("Content-Length") or 0)
+                assert "chunked" not in self.headers.get("Transfer-Encoding", "")
+                body = self.rfile.read(length) if length else b""
+                if fail:
+                    data = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
+                    self.send_response(proxy.status)
+                    self.send_header("Retry-After", proxy.retry_after)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                upstream = http.client.HTTPConnection(proxy.upstream, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                upstream.request(self.command, self.path, body=body or None, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                        self.send_header(name, value)
+                length_header = answer.getheader("Content-Length")
+                if self.command == "HEAD" and length_header is not None:
+                    self.send_header("Content-Length", length_header)
+                else:
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                upstream.close()
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()

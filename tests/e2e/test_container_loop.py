@@ -359,3 +359,105 @@ jobs:
     logs = server.logs(run_id)
     assert ": 64\n" in logs or logs.rstrip().endswith(": 64") or " stdout: 64" in logs
     assert str(64 * 1024 * 1024) in logs
+
+
+def test_approve_then_promote_puts_the_pushed_digest_under_production(
+    loop: tuple[Server, Registry, ImageBuilder],
+) -> None:
+    server, registry, images = loop
+    write_workflow(
+        server.settings,
+        "release",
+        """
+name: release
+on: {image: {repositories: ["demo/*"], tags: ["v*"]}}
+jobs:
+  smoke:
+    steps:
+      - container: {command: ["/bin/true"]}
+  approve:
+    needs: [smoke]
+    approval: {approvers: [admin]}
+  promote:
+    needs: [approve]
+    steps:
+      - promote:
+          to: ["demo/app:production", "demo/mirror:${{ event.tag }}"]
+          if_exists: overwrite
+""",
+    )
+    digest = push(images.build("release"), f"{registry.host}/demo/app:v3")
+    (run,) = runs_for(server, 1)
+    run_id = str(run["id"])
+    eventually(lambda: server.run(run_id)["status"] == "waiting", timeout=60)
+    (approval,) = server.run(run_id)["approvals"]
+    with server.client() as c:
+        c.post(f"/api/v1/approvals/{approval['id']}/approve", json={"comment": "ship"})
+    final = server.wait_run(run_id, timeout=120)
+    assert final["status"] == "succeeded", server.logs(run_id)
+    promoted = {p["destination"]: p for p in final["promotions"]}
+    assert set(promoted) == {
+        f"{registry.host}/demo/app:production",
+        f"{registry.host}/demo/mirror:v3",
+    }
+    assert all(p["digest"] == digest and p["approved_by"] == ["admin"] for p in promoted.values())
+    for reference in promoted:
+        out = subprocess.run(
+            [
+                "skopeo",
+                "inspect",
+                "--tls-verify=false",
+                "--format",
+                "{{.Digest}}",
+                f"docker://{reference}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert out == digest
+
+    # A re-run promotes again and changes nothing: the tags already name the digest.
+    with server.client() as c:
+        (again,) = c.post(f"/api/v1/runs/{run_id}/rerun").json()["runs"]
+    eventually(lambda: server.run(again)["status"] == "waiting", timeout=60)
+    (approval,) = server.run(again)["approvals"]
+    with server.client() as c:
+        c.post(f"/api/v1/approvals/{approval['id']}/approve", json={})
+    repeat = server.wait_run(again, timeout=120)
+    assert repeat["status"] == "succeeded"
+    assert {p["outcome"] for p in repeat["promotions"]} == {"unchanged"}
+
+    # `if_exists: fail` protects production from another digest.
+    write_workflow(
+        server.settings,
+        "release",
+        """
+name: release
+on: {image: {repositories: ["demo/*"], tags: ["v*"]}}
+jobs:
+  promote:
+    steps:
+      - promote: {to: ["demo/app:production"], if_exists: fail}
+""",
+    )
+    other = push(images.build("other", files={"/other": "x\n"}), f"{registry.host}/demo/app:v4")
+    newest = next(r for r in runs_for(server, 3) if r["id"] not in (run_id, again))
+    refused = server.wait_run(str(newest["id"]), timeout=120)
+    assert refused["status"] == "failed"
+    (step,) = [s for s in refused["steps"] if s["job_id"] == "promote"]
+    assert "already exists" in step["error"] and "if_exists is fail" in step["error"]
+    production = subprocess.run(
+        [
+            "skopeo",
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            f"docker://{registry.host}/demo/app:production",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert production == digest != other

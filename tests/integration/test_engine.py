@@ -401,7 +401,9 @@ jobs:
     assert Path(env["TIDEGATE_WORKSPACE"]).is_absolute()
 
 
-def test_step_kinds_of_later_releases_fail_clearly(server: Server) -> None:
+def test_promote_without_a_digest_and_container_without_engine_fail_clearly(
+    server: Server,
+) -> None:
     write_workflow(
         server.settings,
         "later",
@@ -422,7 +424,7 @@ jobs:
     run = server.wait_run(run_id)
     assert run["status"] == "failed"
     errors = {s["job_id"]: s["error"] for s in run["steps"]}
-    assert errors["a"] == "promote steps are not available in this version of Tidegate"
+    assert errors["a"].startswith("promote needs the run's pinned digest")
     # This server has no container engine configured: the step says what to set.
     assert errors["b"].startswith("no container engine is configured: set TIDEGATE_DOCKER_HOST")
     assert "Traceback" not in server.logs(run_id)

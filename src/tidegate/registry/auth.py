@@ -4,8 +4,10 @@ A request goes out anonymously, or with what worked before for its host and scop
 cached token, or Basic for a registry that asked for Basic). On a 401 the challenge
 decides: `Basic` → retry with the user's password; `Bearer realm=…,service=…,scope=…`
 → ask the realm for a token (Docker's token spec, with Basic credentials when we have
-them, or an identity token through OAuth2's refresh grant) and retry with it. Tokens
-are cached per (host, scope) until `expires_in` minus a margin.
+them, or an identity token through OAuth2's refresh grant) and retry with it. The token
+request names the challenge's scopes and the request's own (`scopes.py`), in one
+request. Tokens are cached per (host, scope) until `expires_in` minus a margin, and
+serve any request whose scope theirs covers.
 
 The token request goes to the realm's host and nowhere else (redirects are not
 followed), plain http only for a loopback realm or one on a host marked insecure, and
@@ -30,16 +32,12 @@ from tidegate.registry.answers import retry_after, what_was_said
 from tidegate.registry.credentials import Credentials
 from tidegate.registry.errors import RegistryAuthError, RegistryProtocolError, RegistryUnreachable
 from tidegate.registry.hosts import is_loopback, registry_name
+from tidegate.registry.scopes import covers, merge_scopes, scope_for
 from tidegate.security.allowlist import AllowList
 
 DEFAULT_EXPIRES_IN = 60.0  # the token spec's default when a token service omits it
 MARGIN = 10.0  # renew this long before expiry, so a token never dies in flight
 
-# /v2/<name>/<endpoint>: the name may itself hold "/manifests/"; the greedy group takes
-# the longest name the endpoint still fits after.
-_PATH = re.compile(
-    r"/v2/(.+)/(?:manifests/[^/]+|blobs/uploads/[^/]*|blobs/[^/]+|tags/list|referrers/[^/]+)"
-)
 _PARAM = re.compile(r'([A-Za-z][\w-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^",\s]*)')
 
 
@@ -77,6 +75,7 @@ class RegistryAuth(httpx2.Auth):
         self._clock = clock
         self._tokens: dict[tuple[str, str], _Token] = {}
         self._basic: dict[str, str] = {}  # host → header, for hosts that asked for Basic
+        self._fetching: dict[tuple[str, str], asyncio.Future[_Token]] = {}
 
     def auth_flow(
         self, request: httpx2.Request
@@ -87,7 +86,7 @@ class RegistryAuth(httpx2.Auth):
         self, request: httpx2.Request
     ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
         host = request.url.netloc.decode("ascii")
-        wanted = scope_for(request.method, request.url.path)
+        wanted = request_scope(request)
         sent = self._cached(host, wanted)
         if sent:
             request.headers["Authorization"] = sent
@@ -97,7 +96,7 @@ class RegistryAuth(httpx2.Auth):
         challenge = pick_challenge(response.headers.get_list("www-authenticate"))
         if challenge is None:
             return
-        self._forget(host, wanted, sent)
+        self._forget(host, sent)
         creds = await asyncio.to_thread(self._credentials_for, registry_name(host))
         if challenge.scheme == "basic":
             if creds is None or not creds.password:
@@ -107,28 +106,65 @@ class RegistryAuth(httpx2.Auth):
                 return  # these credentials were just refused
             self._basic[host] = header
         else:
-            scope = challenge.params.get("scope") or wanted
-            token_response = yield self._token_request(challenge, host, scope, creds, request)
-            await token_response.aread()
-            token = self._read_token(token_response, host, creds)
-            self._tokens[(host, scope)] = token
+            # Both: the challenge may name less than we need (a mount's source
+            # repository), and one token must carry all of it.
+            scope = merge_scopes(challenge.params.get("scope", ""), wanted)
+            key = (host, scope)
+            token = await self._awaited(key, sent)
+            if token is None:
+                # Requests refused together (a copy's parallel blob mounts) share the
+                # first one's token request instead of each making its own.
+                fetching = asyncio.get_running_loop().create_future()
+                self._fetching[key] = fetching
+                try:
+                    token_response = yield self._token_request(
+                        challenge, host, scope, creds, request
+                    )
+                    await token_response.aread()
+                    token = self._read_token(token_response, host, creds)
+                    fetching.set_result(token)
+                finally:
+                    if not fetching.done():
+                        fetching.cancel()  # those waiting ask for themselves
+                    if self._fetching.get(key) is fetching:
+                        del self._fetching[key]
+                self._tokens[key] = token
             header = f"Bearer {token.value}"
         request.headers["Authorization"] = header
         yield request
 
+    async def _awaited(self, key: tuple[str, str], sent: str | None) -> _Token | None:
+        """The token another request is fetching for `key`, once it arrives; None if
+        none is on its way, or if it failed or is the one just refused."""
+        fetching = self._fetching.get(key)
+        if fetching is None:
+            return None
+        await asyncio.wait([fetching])  # never raises the fetch's failure here
+        if fetching.cancelled() or f"Bearer {fetching.result().value}" == sent:
+            return None
+        return fetching.result()
+
     def _cached(self, host: str, scope: str) -> str | None:
+        now = self._clock()
+        for key in [k for k, t in self._tokens.items() if t.expires_at <= now]:
+            del self._tokens[key]
         token = self._tokens.get((host, scope))
+        if token is None and scope:
+            # A token for more serves less: a push token serves a pull, a mount's a push.
+            token = next(
+                (t for (h, s), t in self._tokens.items() if h == host and covers(s, scope)),
+                None,
+            )
         if token is not None:
-            if self._clock() < token.expires_at:
-                return f"Bearer {token.value}"
-            del self._tokens[(host, scope)]
+            return f"Bearer {token.value}"
         return self._basic.get(host)
 
-    def _forget(self, host: str, scope: str, sent: str | None) -> None:
+    def _forget(self, host: str, sent: str | None) -> None:
         if sent is None:
             return
         if sent.startswith("Bearer "):
-            self._tokens.pop((host, scope), None)
+            for key in [k for k, t in self._tokens.items() if sent == f"Bearer {t.value}"]:
+                del self._tokens[key]
         elif self._basic.get(host) == sent:
             del self._basic[host]
 
@@ -221,13 +257,11 @@ class RegistryAuth(httpx2.Auth):
         return _Token(value, self._clock() + lifetime - min(MARGIN, lifetime / 2))
 
 
-def scope_for(method: str, path: str) -> str:
-    """The token scope a request needs: `repository:<name>:pull` (or `pull,push`)."""
-    found = _PATH.fullmatch(path)
-    if found is None:
-        return ""
-    actions = "pull" if method in ("GET", "HEAD") else "pull,push"
-    return f"repository:{found.group(1)}:{actions}"
+def request_scope(request: httpx2.Request) -> str:
+    """The scope `request` needs, a mount's source repository included."""
+    params = request.url.params
+    mount_from = params.get("from", "") if params.get("mount") else ""
+    return scope_for(request.method, request.url.path, mount_from)
 
 
 def pick_challenge(values: list[str]) -> Challenge | None:

@@ -1,71 +1,52 @@
-"""The async registry client (OCI distribution API): resolve a tag, read a manifest.
+"""The async registry client (OCI distribution API): manifests, blobs, and copies.
 
 https everywhere except loopback registries and hosts marked insecure (Docker's
 defaults). 429 and 5xx are retried with backoff, honouring Retry-After; a registry that
-does not answer raises `RegistryUnreachable`. Redirects are not followed: manifests are
-served in place, and a redirect could carry our Authorization elsewhere.
+does not answer raises `RegistryUnreachable`. Redirects are followed only for blob
+downloads, only to https (or http on loopback or an insecure host), and never carry our
+Authorization to another host. The HTTP side lives in `session.py`; manifests in
+`manifest_io.py`, blobs in `blobs.py`, copies in `copying.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import random
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import NamedTuple
 
 import httpx2
 
-from tidegate import __version__
-from tidegate.registry.answers import retry_after, what_was_said
-from tidegate.registry.auth import RegistryAuth
+from tidegate.registry import blobs, manifest_io
+from tidegate.registry.blobs import DEFAULT_CHUNK_SIZE
+from tidegate.registry.copying import Copier, CopyResult
 from tidegate.registry.credentials import Credentials
-from tidegate.registry.errors import (
-    InvalidReference,
-    ManifestNotFound,
-    RegistryAuthError,
-    RegistryError,
-    RegistryProtocolError,
-    RegistryUnreachable,
-)
-from tidegate.registry.hosts import scheme_for
-from tidegate.registry.manifests import (
-    ACCEPT,
-    MAX_MANIFEST_BYTES,
-    ManifestFormatError,
-    digest_of,
-    media_type_of,
-)
-from tidegate.registry.reference import ImageRef, check_digest
+from tidegate.registry.errors import InvalidReference
+from tidegate.registry.manifest_io import Manifest, Resolved
+from tidegate.registry.reference import ImageRef
+from tidegate.registry.session import Session
 
-log = logging.getLogger(__name__)
+__all__ = ["DEFAULT_CHUNK_SIZE", "CopyResult", "Manifest", "RegistryClient", "Resolved"]
 
 # The backoff's sleep: a seam so tests can observe the waits without waiting.
 _sleep = asyncio.sleep
 
-
-@dataclass(frozen=True)
-class Resolved:
-    """What a reference points at now."""
-
-    digest: str
-    media_type: str
-    size: int
+# Tags under which cosign (and tools following it) keep what belongs to an image.
+REFERRER_TAG_SUFFIXES = ("sig", "att", "sbom")
 
 
-class Manifest(NamedTuple):
-    """A manifest's exact bytes, its media type, and the digest of those bytes."""
-
-    content: bytes
-    media_type: str
-    digest: str
+async def _backoff_sleep(delay: float) -> None:
+    await _sleep(delay)  # looked up at each call, so the seam can be patched
 
 
 class RegistryClient:
     """Talks to any number of registries; `credentials_for(registry)` supplies logins
-    (a `CredentialStore` fits). Use as `async with`, or call `close()`."""
+    (a `CredentialStore` fits). Use as `async with`, or call `close()`.
+
+    `timeout` bounds a whole manifest exchange, and each phase (connect, a read, a
+    write) of a blob transfer. Blobs up to `chunk_size` bytes are uploaded in one PUT,
+    larger ones in PATCHes of `chunk_size`; a copy moves up to `concurrency` blobs at once.
+    """
 
     def __init__(
         self,
@@ -77,60 +58,162 @@ class RegistryClient:
         backoff: float = 0.5,
         max_delay: float = 30.0,
         transport: httpx2.AsyncBaseTransport | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        concurrency: int = 4,
     ) -> None:
-        self._timeout = timeout
-        self._insecure = tuple(insecure_hosts)
-        self._attempts = max(1, attempts)
-        self._backoff = backoff
-        self._max_delay = max_delay
-        self._http = httpx2.AsyncClient(
-            auth=RegistryAuth(credentials_for, insecure_hosts=self._insecure),
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be positive")
+        self._session = Session(
+            credentials_for,
             timeout=timeout,
-            follow_redirects=False,
-            headers={"User-Agent": f"tidegate/{__version__}", "Accept": ACCEPT},
+            insecure_hosts=insecure_hosts,
+            attempts=attempts,
+            backoff=backoff,
+            max_delay=max_delay,
             transport=transport,
+            sleep=_backoff_sleep,
         )
+        self._chunk_size = chunk_size
+        self._concurrency = concurrency
+
+    # Manifests
 
     async def resolve(self, ref: ImageRef) -> Resolved:
         """The digest, media type and size `ref` names now (a HEAD when the registry
         answers it fully, else a GET whose bytes are hashed)."""
-        response, _ = await self._fetch("HEAD", ref)
-        digest = response.headers.get("docker-content-digest", "")
-        media_type = media_type_of(response.headers.get("content-type"), b"")
-        size = response.headers.get("content-length", "")
-        if response.status_code == 429 or response.status_code >= 500:
-            _raise_for_status(response, b"", ref)  # retried already: a GET would not fare better
-        if response.is_success and _valid_digest(digest) and media_type and size.isdigit():
-            if ref.digest and digest != ref.digest:
-                raise _mismatch(ref, digest)
-            return Resolved(digest, media_type, int(size))
-        # No digest header, or an error a HEAD cannot explain (it has no body).
-        manifest = await self.get_manifest(ref)
-        return Resolved(manifest.digest, manifest.media_type, len(manifest.content))
+        return await manifest_io.resolve(self._session, ref)
 
     async def get_manifest(self, ref: ImageRef) -> Manifest:
         """The manifest's exact bytes; for a digest reference, checked against the digest."""
-        response, body = await self._fetch("GET", ref)
-        _raise_for_status(response, body, ref)
-        media_type = media_type_of(response.headers.get("content-type"), body)
-        algorithm = ref.digest.partition(":")[0] if ref.digest else "sha256"
+        return await manifest_io.get_manifest(self._session, ref)
+
+    async def exists(self, ref: ImageRef) -> str | None:
+        """The digest `ref` (a tag or a digest) names at its registry, or None (a HEAD)."""
+        return await manifest_io.manifest_digest(self._session, ref)
+
+    async def put_manifest(self, ref: ImageRef, content: bytes, media_type: str) -> str:
+        """Store `content`, byte for byte, under `ref`'s tag (or by digest if it has no
+        tag); returns its digest. The blobs and child manifests it names must be there."""
+        return await manifest_io.put_manifest(self._session, ref, content, media_type)
+
+    # Blobs: `ref` is `registry/repository@<blob digest>`
+
+    async def blob_exists(self, ref: ImageRef) -> bool:
+        """Whether `ref`'s repository holds blob `ref.digest` (a HEAD)."""
+        return await blobs.blob_exists(self._session, _blob_ref(ref))
+
+    def open_blob(
+        self, ref: ImageRef, size: int | None = None
+    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """`async with client.open_blob(ref) as chunks: async for chunk in chunks: …` —
+        streamed, following a redirect to storage; reading raises `RegistryProtocolError`
+        when the bytes are not `size` long (if given) or do not hash to the digest."""
+        return blobs.open_blob(self._session, _blob_ref(ref), size)
+
+    async def push_blob(
+        self,
+        ref: ImageRef,
+        chunks: AsyncIterable[bytes],
+        size: int,
+        *,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Upload blob `ref.digest` from `chunks` (`size` bytes, checked against the
+        digest before the registry gets the last of them). One attempt: a stream cannot
+        be sent twice. `on_progress(n)` follows the bytes sent."""
+        ref = _blob_ref(ref)
+        location = await blobs.start_upload(self._session, ref)
         try:
-            digest = digest_of(body, media_type, algorithm)
-        except ManifestFormatError as exc:
-            raise _error(RegistryProtocolError, ref, str(exc)) from exc
-        if ref.digest and digest != ref.digest:
-            raise _mismatch(ref, digest)
-        said = response.headers.get("docker-content-digest", "")
-        if said.startswith(f"{algorithm}:") and said != digest:
-            raise _error(
-                RegistryProtocolError,
+            await blobs.upload(
+                self._session,
                 ref,
-                f"Docker-Content-Digest {said} but the bytes are {digest}",
+                location,
+                chunks,
+                size,
+                chunk_size=self._chunk_size,
+                on_progress=on_progress,
             )
-        return Manifest(body, media_type, digest)
+        except Exception:
+            await blobs.cancel_upload(self._session, ref, location)
+            raise
+
+    async def mount_blob(self, ref: ImageRef, from_repository: str) -> bool:
+        """Mount blob `ref.digest` into `ref`'s repository from another repository of the
+        same registry; False when the registry would not (then nothing changed)."""
+        return await blobs.mount_blob(self._session, _blob_ref(ref), from_repository)
+
+    # Copies
+
+    async def copy(
+        self,
+        source: ImageRef,
+        destination: ImageRef,
+        *,
+        all_platforms: bool = True,
+        on_progress: Callable[[int], None] | None = None,
+        destination_client: RegistryClient | None = None,
+    ) -> CopyResult:
+        """Copy the image `source` (pinned to a digest) to `destination` (a tag), its
+        digest preserved: a retag within a repository, blob mounts within a registry,
+        streamed blobs across registries (through `destination_client` when given: its
+        credentials, settings and chunk size). What the destination has is skipped, and a
+        tag already naming the digest is left as it is, so a repeat copies nothing.
+
+        An index or manifest list is copied whole, every platform, whatever
+        `all_platforms` says: a partial index would have another digest, and a copy
+        keeps the digest that was tested and approved.
+
+        `on_progress(n)` is called with the blob bytes sent since its last call; a failed
+        attempt that is retried is taken back with a negative `n`.
+        """
+        del all_platforms  # accepted for callers that expose the choice; see above
+        target = destination_client or self
+        copier = Copier(
+            self._session,
+            source,
+            target._session,
+            destination,
+            chunk_size=target._chunk_size,
+            concurrency=self._concurrency,
+            on_progress=on_progress,
+        )
+        return await copier.run()
+
+    async def copy_referrers(
+        self,
+        source: ImageRef,
+        destination: ImageRef,
+        *,
+        on_progress: Callable[[int], None] | None = None,
+        destination_client: RegistryClient | None = None,
+    ) -> dict[str, CopyResult]:
+        """Carry signatures, attestations and SBOMs of `source` (pinned to a digest) to
+        `destination`'s repository: the tags `sha256-<hex>.sig`, `.att` and `.sbom` that
+        cosign keeps beside an image, copied under the same names when present. They stay
+        valid because a copy keeps the digest. Returns what was copied, by tag.
+
+        TODO: the OCI referrers API (`GET /v2/<name>/referrers/<digest>`, and its
+        `sha256-<hex>` fallback tag on registries without it) is not used yet.
+        """
+        if not source.digest:
+            raise InvalidReference(f"copy needs a source pinned to a digest, not {source}")
+        algorithm, _, hex_digest = source.digest.partition(":")
+        copied: dict[str, CopyResult] = {}
+        for suffix in REFERRER_TAG_SUFFIXES:
+            tag = f"{algorithm}-{hex_digest}.{suffix}"
+            found = await self.exists(ImageRef(source.registry, source.repository, tag))
+            if found is None:
+                continue
+            copied[tag] = await self.copy(
+                ImageRef(source.registry, source.repository, digest=found),
+                ImageRef(destination.registry, destination.repository, tag),
+                on_progress=on_progress,
+                destination_client=destination_client,
+            )
+        return copied
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self._session.close()
 
     async def __aenter__(self) -> RegistryClient:
         return self
@@ -143,110 +226,8 @@ class RegistryClient:
     ) -> None:
         await self.close()
 
-    async def _fetch(self, method: str, ref: ImageRef) -> tuple[httpx2.Response, bytes]:
-        """One request with retries for 429/5xx; the last answer is returned as it is."""
-        scheme = scheme_for(ref.registry, self._insecure)
-        url = f"{scheme}://{ref.api_host}/v2/{ref.repository}/manifests/{ref.reference}"
-        for attempt in range(1, self._attempts + 1):
-            try:
-                response, body = await self._once(method, url, ref)
-            except RegistryUnreachable as exc:
-                if exc.status is None or attempt == self._attempts:
-                    raise
-                wait = exc.retry_after  # a token service's 429/5xx
-            else:
-                status = response.status_code
-                if not (status == 429 or status >= 500) or attempt == self._attempts:
-                    return response, body
-                wait = retry_after(response.headers.get("retry-after"))
-            if wait is None:
-                wait = _jitter(self._backoff, attempt, self._max_delay)
-            log.info("%s %s: busy, retry %d in %.1fs", method, ref, attempt, wait)
-            await _sleep(min(wait, self._max_delay))
-        raise AssertionError("unreachable")  # the loop returns or raises
 
-    async def _once(self, method: str, url: str, ref: ImageRef) -> tuple[httpx2.Response, bytes]:
-        try:
-            # asyncio.timeout bounds the whole exchange, auth included: httpx2's
-            # timeouts are per phase.
-            async with asyncio.timeout(self._timeout):
-                async with self._http.stream(method, url) as response:
-                    body = await _read_capped(response, ref)
-        except RegistryError as exc:  # from the auth flow, which knows only the host
-            raise exc.located(ref.registry, ref.repository, ref.reference) from exc
-        except (httpx2.TimeoutException, TimeoutError) as exc:
-            where = _host(exc, url)
-            raise _error(
-                RegistryUnreachable, ref, f"no answer from {where} within {self._timeout:g}s"
-            ) from exc
-        except httpx2.TransportError as exc:
-            where = _host(exc, url)
-            raise _error(RegistryUnreachable, ref, f"cannot connect to {where}: {exc}") from exc
-        except httpx2.HTTPError as exc:
-            raise _error(RegistryProtocolError, ref, f"{type(exc).__name__}: {exc}") from exc
-        return response, body
-
-
-async def _read_capped(response: httpx2.Response, ref: ImageRef) -> bytes:
-    chunks, total = [], 0
-    async for chunk in response.aiter_bytes():
-        total += len(chunk)
-        if total > MAX_MANIFEST_BYTES:
-            raise _error(
-                RegistryProtocolError, ref, f"answer larger than {MAX_MANIFEST_BYTES} bytes"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _raise_for_status(response: httpx2.Response, body: bytes, ref: ImageRef) -> None:
-    status = response.status_code
-    if response.is_success:
-        return
-    said = what_was_said(response, body)
-    said = f": {said}" if said else ""
-    if status in (401, 403):
-        sent = response.request.headers.get("authorization", "").partition(" ")[0].lower()
-        how = {"basic": "with credentials", "bearer": "with a token"}.get(sent, "anonymously")
-        raise _error(RegistryAuthError, ref, f"access denied ({how}){said}", status)
-    if status == 404:
-        raise _error(ManifestNotFound, ref, f"manifest not found{said}", status)
-    if status == 429 or status >= 500:
-        raise _error(RegistryUnreachable, ref, f"registry unavailable{said}", status)
-    if response.is_redirect:
-        raise _error(RegistryProtocolError, ref, "redirect not followed", status)
-    raise _error(RegistryProtocolError, ref, f"unexpected answer{said}", status)
-
-
-def _error(
-    kind: type[RegistryError], ref: ImageRef, message: str, status: int | None = None
-) -> RegistryError:
-    error = kind(message, status=status)
-    return error.located(ref.registry, ref.repository, ref.reference)
-
-
-def _mismatch(ref: ImageRef, digest: str) -> RegistryError:
-    return _error(RegistryProtocolError, ref, f"the registry served {digest} for {ref.digest}")
-
-
-def _host(exc: BaseException, url: str) -> str:
-    """The host that failed: the registry, or the token service the auth flow called."""
-    try:
-        request = exc.request if isinstance(exc, httpx2.HTTPError) else None
-    except RuntimeError:  # no request attached
-        request = None
-    return (request.url if request else httpx2.URL(url)).netloc.decode("ascii")
-
-
-def _valid_digest(digest: str) -> bool:
-    try:
-        check_digest(digest)
-    except InvalidReference:
-        return False
-    return True
-
-
-def _jitter(backoff: float, attempt: int, max_delay: float) -> float:
-    # "Equal jitter": half fixed, half random, so many clients' retries spread out.
-    base = min(max_delay, backoff * 2.0 ** (attempt - 1))
-    return base / 2 + random.uniform(0, base / 2)
+def _blob_ref(ref: ImageRef) -> ImageRef:
+    if not ref.digest:
+        raise InvalidReference(f"a blob is named by its digest: {ref} has none")
+    return ref

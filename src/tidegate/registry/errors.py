@@ -6,10 +6,12 @@
         ├── RegistryUnreachable    no answer: connection refused, timeout, 429/5xx to the end
         ├── RegistryAuthError      401/403 from the registry or its token service
         ├── ManifestNotFound       404: no such tag, digest or repository
+        ├── BlobNotFound           404: no such blob (a layer or config)
         └── RegistryProtocolError  an answer we cannot use (bad token JSON, digest mismatch)
 
-Messages name where (`registry/repository:reference`), the HTTP status when there was
-one, and what the registry said; never a password or token.
+Messages name where (`registry/repository:reference`, the reference being a blob's
+digest for a blob), the HTTP status when there was one, and what the registry said;
+never a password or token.
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ class RegistryAuthError(RegistryError):
 
 class ManifestNotFound(RegistryError):
     """The registry has no such manifest."""
+
+
+class BlobNotFound(RegistryError):
+    """The registry has no such blob."""
 
 
 class RegistryProtocolError(RegistryError):

@@ -1,0 +1,93 @@
+"""`promote:` put the run's pinned digest under other references, in any registry.
+
+Always the digest the run pinned when it started: what was tested and approved is
+what lands. A reference without a registry host means the event's registry.
+`if_exists` protects tags like `production` from being moved by accident.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tidegate.engine.steps.base import StepContext
+from tidegate.errors import OutboundRefused, StepFailed
+from tidegate.registry import ImageRef, RegistryError
+from tidegate.store.promotions import approvers_of, record_promotion
+
+
+def destination(text: str, default_registry: str) -> ImageRef:
+    """`acme/web:prod` → on the event's registry; `host[:port]/repo:tag` → as written."""
+    first = text.split("/", 1)[0]
+    has_host = "/" in text and ("." in first or ":" in first or first == "localhost")
+    ref = ImageRef.parse(text if has_host else f"{default_registry}/{text}")
+    if ref.digest or not ref.tag:
+        raise StepFailed(f"promote: {text!r} must name a tag (the digest is the run's)")
+    return ref
+
+
+class PromoteStep:
+    name = "promote"
+
+    async def execute(self, ctx: StepContext) -> None:
+        spec = ctx.spec
+        event = ctx.event
+        if not event.digest:
+            raise StepFailed(
+                "promote needs the run's pinned digest, and this run has none "
+                "(see digest_error; on_unresolved: tag runs on the tag)"
+            )
+        source = ImageRef(registry=event.registry, repository=event.repository, digest=event.digest)
+        targets = [spec.to] if isinstance(spec.to, str) else list(spec.to)
+        runtime = ctx.runtime
+        db = runtime.db
+
+        def approvers() -> list[str]:
+            with db.session() as session:
+                return approvers_of(session, ctx.run_id)
+
+        approved_by = await asyncio.to_thread(approvers)
+        for text in targets:
+            target = destination(ctx.render(text), event.registry)
+            try:
+                runtime.registry_allow.check(f"https://{target.registry}/")
+                runtime.registry_allow.check(f"https://{source.registry}/")
+                outcome = await self._one(ctx, source, target, spec.if_exists)
+            except (RegistryError, OutboundRefused) as exc:
+                raise StepFailed(f"promote to {target}: {exc.message}") from exc
+
+            def record(target: ImageRef = target, outcome: str = outcome) -> None:
+                with db.session() as session:
+                    record_promotion(
+                        session,
+                        run_id=ctx.run_id,
+                        source=str(source),
+                        destination=str(target),
+                        digest=source.digest,
+                        outcome=outcome,
+                        approved_by=approved_by,
+                    )
+
+            await asyncio.to_thread(record)
+
+    async def _one(
+        self, ctx: StepContext, source: ImageRef, target: ImageRef, if_exists: str
+    ) -> str:
+        async with ctx.runtime.registry_client() as client:
+            current = await client.exists(target)
+            if current == source.digest:
+                # Already there: a repeat after a crash changes nothing.
+                await ctx.info(f"{target} already has {source.digest}")
+                return "unchanged"
+            if current and if_exists == "skip":
+                await ctx.info(f"{target} exists ({current}); if_exists: skip")
+                return "skipped"
+            if current and if_exists == "fail":
+                raise StepFailed(
+                    f"{target} already exists ({current}) and if_exists is fail: not moving it"
+                )
+            result = await client.copy(source, target)
+        await ctx.info(
+            f"promoted {source} → {target} ({result.mounted} blobs mounted, "
+            f"{result.uploaded} copied, {result.skipped} already there, {result.bytes} bytes)"
+        )
+        return "promoted"

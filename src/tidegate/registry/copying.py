@@ -1,0 +1,205 @@
+"""Copying an image by digest to another tag, repository or registry, digest preserved.
+
+What moves, for each manifest the destination does not hold yet (HEAD by digest):
+
+    same repository     nothing: the manifest is PUT under the new tag (a retag)
+    same registry       each blob mounted from the source repository, else streamed
+    another registry    each blob the destination lacks (HEAD) streamed across
+
+An index (manifest list) brings every child manifest first, by digest, then its own exact
+bytes, so its digest is the source's. A tag that already names the digest is left alone:
+a repeated copy, after a crash or not, moves nothing again and fires no push webhook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from tidegate.registry.blobs import (
+    blob_exists,
+    cancel_upload,
+    mount_or_start,
+    open_blob,
+    start_upload,
+    upload,
+)
+from tidegate.registry.errors import InvalidReference, RegistryProtocolError
+from tidegate.registry.manifest_io import Manifest, get_manifest, manifest_digest, put_manifest
+from tidegate.registry.manifests import Descriptor, ManifestFormatError, references
+from tidegate.registry.reference import ImageRef
+from tidegate.registry.session import Session, error
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """What a copy did: the digest now under the destination tag, its media type, and
+    how many blobs were mounted, uploaded (`bytes` in all), or skipped as present."""
+
+    digest: str
+    media_type: str
+    mounted: int = 0
+    uploaded: int = 0
+    skipped: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class _Tally:
+    mounted: int = 0
+    uploaded: int = 0
+    skipped: int = 0
+    bytes: int = 0
+    blobs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+
+class Copier:
+    """One copy of `source` (read through session `src`) to `destination` (written
+    through `dst`, which may be `src`). Use once: `await Copier(...).run()`."""
+
+    def __init__(
+        self,
+        src: Session,
+        source: ImageRef,
+        dst: Session,
+        destination: ImageRef,
+        *,
+        chunk_size: int,
+        concurrency: int,
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        if not source.digest:
+            raise InvalidReference(f"copy needs a source pinned to a digest, not {source}")
+        if destination.digest and destination.digest != source.digest:
+            raise error(InvalidReference, destination, f"cannot hold {source.digest}")
+        self._src, self._source = src, source
+        self._dst, self._destination = dst, destination
+        self._chunk_size = chunk_size
+        self._blob_slots = asyncio.Semaphore(max(1, concurrency))
+        self._manifest_slots = asyncio.Semaphore(max(1, concurrency))
+        self._on_progress = on_progress
+        self._tally = _Tally()
+
+    async def run(self) -> CopyResult:
+        source, destination = self._source, self._destination
+        try:
+            top = await get_manifest(self._src, source)
+            target = ImageRef(destination.registry, destination.repository, destination.tag)
+            if not destination.tag:
+                target = target.with_digest(top.digest)
+            if target.tag and await manifest_digest(self._dst, target) == top.digest:
+                return self._result(top)
+            same_repository = (source.api_host, source.repository) == (
+                destination.api_host,
+                destination.repository,
+            )
+            if not same_repository and not await self._present(top.digest):
+                await self._contents(top)
+            await put_manifest(self._dst, target, top.content, top.media_type)
+            return self._result(top)
+        finally:
+            for task in self._tally.blobs.values():
+                task.cancel()
+            await asyncio.gather(*self._tally.blobs.values(), return_exceptions=True)
+
+    def _result(self, top: Manifest) -> CopyResult:
+        t = self._tally
+        return CopyResult(top.digest, top.media_type, t.mounted, t.uploaded, t.skipped, t.bytes)
+
+    def _at(self, ref: ImageRef, digest: str) -> ImageRef:
+        return ImageRef(ref.registry, ref.repository, digest=digest)
+
+    async def _present(self, digest: str) -> bool:
+        async with self._manifest_slots:
+            found = await manifest_digest(self._dst, self._at(self._destination, digest))
+        return found is not None
+
+    async def _contents(self, manifest: Manifest) -> None:
+        """Make the destination hold what `manifest` refers to."""
+        try:
+            refs = references(manifest.content, manifest.media_type)
+        except ManifestFormatError as exc:
+            where = self._at(self._source, manifest.digest)
+            raise error(RegistryProtocolError, where, f"cannot copy: {exc}") from exc
+        await _all([self._child(d) for d in refs.manifests] + [self._blob(d) for d in refs.blobs])
+
+    async def _child(self, child: Descriptor) -> None:
+        if await self._present(child.digest):
+            return
+        async with self._manifest_slots:
+            manifest = await get_manifest(self._src, self._at(self._source, child.digest))
+        await self._contents(manifest)
+        async with self._manifest_slots:
+            target = self._at(self._destination, child.digest)
+            await put_manifest(self._dst, target, manifest.content, manifest.media_type)
+
+    def _blob(self, blob: Descriptor) -> Awaitable[None]:
+        # Platforms share layers: each blob is copied once, whoever asks first.
+        task = self._tally.blobs.get(blob.digest)
+        if task is None:
+            task = asyncio.ensure_future(self._copy_blob(blob))
+            self._tally.blobs[blob.digest] = task
+        return asyncio.shield(task)
+
+    async def _copy_blob(self, blob: Descriptor) -> None:
+        src = self._at(self._source, blob.digest)
+        dst = self._at(self._destination, blob.digest)
+        async with self._blob_slots:
+            location: str | None = None
+            if src.api_host == dst.api_host:
+                location = await mount_or_start(self._dst, dst, src.repository)
+                if location is None:
+                    self._tally.mounted += 1
+                    return
+            elif await blob_exists(self._dst, dst):
+                self._tally.skipped += 1
+                return
+            first = location
+
+            async def attempt(number: int) -> None:
+                await self._stream(src, dst, blob.size, first if number == 1 else None)
+
+            await self._dst.retrying(attempt, f"copy of blob {blob.digest} to {dst.registry}")
+            self._tally.uploaded += 1
+            self._tally.bytes += blob.size
+
+    async def _stream(self, src: ImageRef, dst: ImageRef, size: int, location: str | None) -> None:
+        sent = 0
+
+        def progress(n: int) -> None:
+            nonlocal sent
+            sent += n
+            if self._on_progress is not None:
+                self._on_progress(n)
+
+        try:
+            if location is None:
+                location = await start_upload(self._dst, dst)
+            async with open_blob(self._src, src, size) as chunks:
+                await upload(
+                    self._dst,
+                    dst,
+                    location,
+                    chunks,
+                    size,
+                    chunk_size=self._chunk_size,
+                    on_progress=progress,
+                )
+        except BaseException as exc:
+            if sent and self._on_progress is not None:
+                self._on_progress(-sent)  # the bytes of a failed attempt, taken back
+            if location is not None and isinstance(exc, Exception):
+                await cancel_upload(self._dst, dst, location)
+            raise
+
+
+async def _all(awaitables: Iterable[Awaitable[None]]) -> None:
+    """Await all; on the first failure cancel the rest, and raise that failure."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
