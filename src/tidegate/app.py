@@ -32,15 +32,6 @@ from tidegate.workflows import WorkflowDirectory
 log = logging.getLogger(__name__)
 
 
-def registry_logins(settings: Settings) -> dict[str, tuple[str, str]]:
-    """`registry_logins` ("user:password" per host) as (user, password) pairs."""
-    logins = {}
-    for host, login in settings.registry_logins.items():
-        user, _, password = login.get_secret_value().partition(":")
-        logins[host] = (user, password)
-    return logins
-
-
 def installation_scope(settings: Settings) -> str:
     """Names this installation's containers, so a reap never touches another's.
 
@@ -68,7 +59,7 @@ def build_state(settings: Settings) -> AppState:
         notify_allow=AllowList(settings.notify_allowed_hosts),
         host_env=host_environment(),
         wakeups=Wakeups(settings.wake_interval),
-        credentials=CredentialStore(settings.docker_config, registry_logins(settings)),
+        credentials=CredentialStore(settings.docker_config, settings.logins()),
         registry_allow=AllowList(settings.registry_allowed_hosts),
         docker=(
             DockerExecutor(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -10,8 +11,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
+from tidegate import handpromote
 from tidegate.apiclient import ApiClient, ApiError
 from tidegate.bootstrap import bootstrap, read_credentials
 from tidegate.config import Settings, load_settings
@@ -368,6 +371,58 @@ def replay(event_id: str) -> None:
     """Match a stored event against the current workflows again."""
     result = call(client().post, f"/api/v1/events/{event_id}/replay")
     out.print(" ".join(result["runs"]) or "no workflow matches")
+
+
+@app.command()
+def promote(
+    source: Annotated[str, typer.Argument(metavar="SRC", help="registry/repo:tag or @digest")],
+    destination: Annotated[str, typer.Argument(metavar="DST", help="registry/repo:tag")],
+    all_platforms: Annotated[
+        bool,
+        typer.Option(
+            "--all-platforms",
+            help="Copy every platform of a multi-arch image (always done: a partial "
+            "index would change the digest).",
+        ),
+    ] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Copy an image to another tag, repository or registry by digest, through the
+    registry API (credentials from docker config.json and Tidegate's settings)."""
+    del all_platforms
+    cfg = settings()
+    with Progress(
+        TextColumn("copying"),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("copy", total=None)
+        try:
+            done = asyncio.run(
+                handpromote.promote(cfg, source, destination, lambda n: progress.advance(task, n))
+            )
+        except TidegateError as exc:
+            raise fail(exc.message) from exc
+    result = done.result
+    summary = {
+        "source": str(done.source),
+        "destination": str(done.destination),
+        "digest": result.digest,
+        "mounted": result.mounted,
+        "uploaded": result.uploaded,
+        "skipped": result.skipped,
+        "bytes": result.bytes,
+    }
+    if as_json:
+        print_json(summary)
+    else:
+        out.print(
+            f"{done.destination} → {result.digest} ({result.uploaded} blobs copied, "
+            f"{result.mounted} mounted, {result.skipped} already there)",
+            highlight=False,
+        )
 
 
 @app.command()

@@ -104,6 +104,14 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
+    def logins(self) -> dict[str, tuple[str, str]]:
+        """`registry_logins` ("user:password" per host) as (user, password) pairs."""
+        pairs = {}
+        for host, login in self.registry_logins.items():
+            user, _, password = login.get_secret_value().partition(":")
+            pairs[host] = (user, password)
+        return pairs
+
     @property
     def db_url(self) -> str:
         """Tidegate's own tables."""

@@ -1,0 +1,45 @@
+"""`tidegate promote SRC DST`: a promotion by hand, with the same client the step uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tidegate.config import Settings
+from tidegate.registry import CredentialStore, ImageRef, RegistryClient
+from tidegate.registry.copying import CopyResult
+from tidegate.security.allowlist import AllowList
+
+
+@dataclass
+class HandPromotion:
+    source: ImageRef  # pinned
+    destination: ImageRef
+    result: CopyResult
+
+
+def client_for(settings: Settings) -> RegistryClient:
+    return RegistryClient(
+        CredentialStore(settings.docker_config, settings.logins()),
+        timeout=settings.outbound_timeout,
+        insecure_hosts=settings.insecure_registries,
+    )
+
+
+async def promote(
+    settings: Settings,
+    source_text: str,
+    destination_text: str,
+    on_progress: Callable[[int], None] | None = None,
+) -> HandPromotion:
+    """Resolve SRC to its digest now, then copy exactly that digest to DST."""
+    source = ImageRef.parse(source_text)
+    destination = ImageRef.parse(destination_text)
+    allow = AllowList(settings.registry_allowed_hosts)
+    for ref in (source, destination):
+        allow.check(f"https://{ref.registry}/")
+    async with client_for(settings) as client:
+        if not source.digest:
+            source = source.with_digest((await client.resolve(source)).digest)
+        result = await client.copy(source, destination, on_progress=on_progress)
+    return HandPromotion(source=source, destination=destination, result=result)
