@@ -1,0 +1,116 @@
+"""Promotion against `skopeo copy --all`: retag, cross-repository, cross-registry.
+
+The same image (busybox plus several MB of random data) is promoted N times each way
+by skopeo (Debian's) and by Tidegate's registry client, in this process, against two
+local Debian registries; every destination is fresh, so nothing is skipped. Prints the
+medians in milliseconds and the ratios, and checks every digest equals the source's.
+Targets: at most 0.3 of skopeo for retag and cross-repository, 1.0 for cross-registry.
+
+    .venv/bin/python bench/promote.py [--runs 7] [--megabytes 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.parts import ImageBuilder, Registry, push
+
+from tidegate.registry import CredentialStore, ImageRef, RegistryClient
+
+
+def skopeo(source: str, destination: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "--all",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            f"docker://{source}",
+            f"docker://{destination}",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - start
+
+
+async def tidegate(source: str, destination: str) -> tuple[float, str]:
+    start = time.perf_counter()
+    async with RegistryClient(CredentialStore(None)) as client:
+        result = await client.copy(ImageRef.parse(source), ImageRef.parse(destination))
+    return time.perf_counter() - start, result.digest
+
+
+def digest_of(reference: str) -> str:
+    return subprocess.run(
+        [
+            "skopeo",
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            f"docker://{reference}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--megabytes", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        one = Registry(port=5921, root=tmp / "one").start()
+        two = Registry(port=5922, root=tmp / "two").start()
+        try:
+            payload = os.urandom(args.megabytes * 1024 * 1024 // 2).hex()
+            image = ImageBuilder(tmp / "images").build("big", files={"/data/blob": payload})
+            digest = push(image, f"{one.host}/bench/app:v1")
+            source = f"{one.host}/bench/app@{digest}"
+            cases = {
+                "retag": lambda who, i: f"{one.host}/bench/app:{who}-{i}",
+                "cross_repository": lambda who, i: f"{one.host}/bench/{who}-{i}:v1",
+                "cross_registry": lambda who, i: f"{two.host}/bench/{who}-{i}:v1",
+            }
+            results: dict[str, dict[str, float]] = {}
+            for name, target in cases.items():
+                theirs, ours = [], []
+                for i in range(args.runs):
+                    theirs.append(skopeo(source, target("skopeo", i)))
+                    took, copied = asyncio.run(tidegate(source, target("tidegate", i)))
+                    ours.append(took)
+                    assert copied == digest
+                    assert digest_of(target("skopeo", i)) == digest
+                    assert digest_of(target("tidegate", i)) == digest
+                base, mine = statistics.median(theirs) * 1000, statistics.median(ours) * 1000
+                results[name] = {
+                    "skopeo_ms": round(base, 1),
+                    "tidegate_ms": round(mine, 1),
+                    "ratio": round(mine / base, 3),
+                }
+        finally:
+            one.stop()
+            two.stop()
+    print(json.dumps({"runs": args.runs, "megabytes": args.megabytes, **results}))
+
+
+if __name__ == "__main__":
+    main()
