@@ -8,6 +8,8 @@ what lands. A reference without a registry host means the event's registry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable
 
 from tidegate.engine.steps.base import StepContext
 from tidegate.errors import OutboundRefused, StepFailed
@@ -19,10 +21,10 @@ def destination(text: str, default_registry: str) -> ImageRef:
     """`acme/web:prod` → on the event's registry; `host[:port]/repo:tag` → as written."""
     first = text.split("/", 1)[0]
     has_host = "/" in text and ("." in first or ":" in first or first == "localhost")
-    ref = ImageRef.parse(text if has_host else f"{default_registry}/{text}")
-    if ref.digest or not ref.tag:
+    if "@" in text or ":" not in text.rsplit("/", 1)[-1]:
+        # ImageRef would read a missing tag as "latest": a promotion says where it goes.
         raise StepFailed(f"promote: {text!r} must name a tag (the digest is the run's)")
-    return ref
+    return ImageRef.parse(text if has_host else f"{default_registry}/{text}")
 
 
 class PromoteStep:
@@ -46,14 +48,19 @@ class PromoteStep:
                 return approvers_of(session, ctx.run_id)
 
         approved_by = await asyncio.to_thread(approvers)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ctx.timeout
         for text in targets:
-            target = destination(ctx.render(text), event.registry)
+            rendered = ctx.render(text)
             try:
+                target = destination(rendered, event.registry)
                 runtime.registry_allow.check(f"https://{target.registry}/")
                 runtime.registry_allow.check(f"https://{source.registry}/")
-                outcome = await self._one(ctx, source, target, spec.if_exists)
+                outcome = await self._bounded(
+                    ctx, self._one(ctx, source, target, spec.if_exists), deadline - loop.time()
+                )
             except (RegistryError, OutboundRefused) as exc:
-                raise StepFailed(f"promote to {target}: {exc.message}") from exc
+                raise StepFailed(f"promote to {rendered}: {exc.message}") from exc
 
             def record(target: ImageRef = target, outcome: str = outcome) -> None:
                 with db.session() as session:
@@ -68,6 +75,25 @@ class PromoteStep:
                     )
 
             await asyncio.to_thread(record)
+
+    async def _bounded(self, ctx: StepContext, work: Awaitable[str], seconds: float) -> str:
+        """`work`, stopped by the step's timeout or a cancel like any other step."""
+        task = asyncio.ensure_future(work)
+        cancelled = asyncio.ensure_future(ctx.cancel.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {task, cancelled}, timeout=max(seconds, 0), return_when="FIRST_COMPLETED"
+            )
+        finally:
+            cancelled.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        if ctx.cancel.is_set():
+            raise StepFailed("cancelled", status="cancelled")
+        raise StepFailed(f"timed out after {ctx.timeout:g}s", status="timed_out")
 
     async def _one(
         self, ctx: StepContext, source: ImageRef, target: ImageRef, if_exists: str
