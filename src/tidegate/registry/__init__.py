@@ -1,9 +1,11 @@
-"""OCI distribution client: references, credentials, auth, and manifest resolution.
+"""OCI distribution client: references, credentials, auth, manifests, blobs and copies.
 
 ref = ImageRef.parse("ghcr.io/acme/web:v1")
 async with RegistryClient(CredentialStore(config_path)) as client:
     resolved = await client.resolve(ref)      # Resolved(digest, media_type, size)
     pinned = ref.with_digest(resolved.digest)
+    result = await client.copy(pinned, ImageRef.parse("ghcr.io/acme/web:production"))
+    # copying.CopyResult(digest, media_type, mounted, uploaded, skipped, bytes)
 """
 
 from tidegate.registry.auth import RegistryAuth

@@ -110,10 +110,12 @@ class RegistryAuth(httpx2.Auth):
             # repository), and one token must carry all of it.
             scope = merge_scopes(challenge.params.get("scope", ""), wanted)
             key = (host, scope)
-            token = await self._awaited(key, sent)
+            # Refused together with others (a copy's parallel blob mounts): use the
+            # token one of them fetched meanwhile, or wait for the one on its way.
+            token = self._token_for(host, scope)
+            if token is None or f"Bearer {token.value}" == sent:
+                token = await self._awaited(key, sent)
             if token is None:
-                # Requests refused together (a copy's parallel blob mounts) share the
-                # first one's token request instead of each making its own.
                 fetching = asyncio.get_running_loop().create_future()
                 self._fetching[key] = fetching
                 try:
@@ -145,6 +147,12 @@ class RegistryAuth(httpx2.Auth):
         return fetching.result()
 
     def _cached(self, host: str, scope: str) -> str | None:
+        token = self._token_for(host, scope)
+        if token is not None:
+            return f"Bearer {token.value}"
+        return self._basic.get(host)
+
+    def _token_for(self, host: str, scope: str) -> _Token | None:
         now = self._clock()
         for key in [k for k, t in self._tokens.items() if t.expires_at <= now]:
             del self._tokens[key]
@@ -155,9 +163,7 @@ class RegistryAuth(httpx2.Auth):
                 (t for (h, s), t in self._tokens.items() if h == host and covers(s, scope)),
                 None,
             )
-        if token is not None:
-            return f"Bearer {token.value}"
-        return self._basic.get(host)
+        return token
 
     def _forget(self, host: str, sent: str | None) -> None:
         if sent is None:

@@ -40,9 +40,10 @@ async def blob_exists(session: Session, ref: ImageRef) -> bool:
 async def open_blob(
     session: Session, ref: ImageRef, size: int | None = None
 ) -> AsyncIterator[AsyncIterator[bytes]]:
-    """The bytes of blob `ref.digest`, streamed, to be read inside the block. Reading
-    raises `RegistryProtocolError` when they are not `size` bytes (if given) or do not
-    hash to the digest."""
+    """The bytes of blob `ref.digest`, streamed, to be read inside the block (one
+    attempt: a 429/5xx raises `RegistryUnreachable`). Reading raises
+    `RegistryProtocolError` when they are not `size` bytes (if given) or do not hash to
+    the digest."""
     async with session.stream("GET", _url(session, ref), ref, follow_redirects=True) as response:
         if not response.is_success:
             body = await response.aread()
@@ -113,11 +114,13 @@ async def upload(
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     on_progress: Progress | None = None,
+    checked: bool = False,
 ) -> None:
     """Send blob `ref.digest` (`size` bytes from `chunks`) to an upload started at
     `location`: one PUT up to `chunk_size` bytes, else PATCHes of `chunk_size` bytes and a
-    closing PUT. One attempt: a stream cannot be sent twice."""
-    body = verified(chunks, ref, size)
+    closing PUT. One attempt: a stream cannot be sent twice. `checked`: `chunks` come
+    through `verified` already (as `open_blob`'s do), so they are not hashed twice."""
+    body = chunks if checked else verified(chunks, ref, size)
     if size <= chunk_size:
         headers = {"Content-Type": OCTET_STREAM, "Content-Length": str(size)}
         url = _with_digest(location, ref.digest)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from tidegate.registry.blobs import (
     blob_exists,
@@ -30,6 +31,9 @@ from tidegate.registry.manifest_io import Manifest, get_manifest, manifest_diges
 from tidegate.registry.manifests import Descriptor, ManifestFormatError, references
 from tidegate.registry.reference import ImageRef
 from tidegate.registry.session import Session, error
+
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 @dataclass(frozen=True)
@@ -83,18 +87,25 @@ class Copier:
 
     async def run(self) -> CopyResult:
         source, destination = self._source, self._destination
+        same_repository = (source.api_host, source.repository) == (
+            destination.api_host,
+            destination.repository,
+        )
+        target = ImageRef(destination.registry, destination.repository, destination.tag)
+        if not destination.tag:
+            target = target.with_digest(source.digest)
         try:
-            top = await get_manifest(self._src, source)
-            target = ImageRef(destination.registry, destination.repository, destination.tag)
-            if not destination.tag:
-                target = target.with_digest(top.digest)
-            if target.tag and await manifest_digest(self._dst, target) == top.digest:
-                return self._result(top)
-            same_repository = (source.api_host, source.repository) == (
-                destination.api_host,
-                destination.repository,
+            # Three independent lookups, at once: a retag is then two round trips.
+            top, (current, present) = await _in_order(
+                get_manifest(self._src, source),
+                _in_order(
+                    manifest_digest(self._dst, target) if target.tag else _none(),
+                    _none() if same_repository else self._present(source.digest),
+                ),
             )
-            if not same_repository and not await self._present(top.digest):
+            if current == top.digest:
+                return self._result(top)
+            if not (same_repository or present):
                 await self._contents(top)
             await put_manifest(self._dst, target, top.content, top.media_type)
             return self._result(top)
@@ -115,6 +126,10 @@ class Copier:
             found = await manifest_digest(self._dst, self._at(self._destination, digest))
         return found is not None
 
+    async def _get(self, digest: str) -> Manifest:
+        async with self._manifest_slots:
+            return await get_manifest(self._src, self._at(self._source, digest))
+
     async def _contents(self, manifest: Manifest) -> None:
         """Make the destination hold what `manifest` refers to."""
         try:
@@ -125,10 +140,9 @@ class Copier:
         await _all([self._child(d) for d in refs.manifests] + [self._blob(d) for d in refs.blobs])
 
     async def _child(self, child: Descriptor) -> None:
-        if await self._present(child.digest):
+        present, manifest = await _in_order(self._present(child.digest), self._get(child.digest))
+        if present:
             return
-        async with self._manifest_slots:
-            manifest = await get_manifest(self._src, self._at(self._source, child.digest))
         await self._contents(manifest)
         async with self._manifest_slots:
             target = self._at(self._destination, child.digest)
@@ -185,6 +199,7 @@ class Copier:
                     size,
                     chunk_size=self._chunk_size,
                     on_progress=progress,
+                    checked=True,
                 )
         except BaseException as exc:
             if sent and self._on_progress is not None:
@@ -192,6 +207,21 @@ class Copier:
             if location is not None and isinstance(exc, Exception):
                 await cancel_upload(self._dst, dst, location)
             raise
+
+
+async def _none() -> None:
+    return None
+
+
+async def _in_order(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Both at once; a failure raised is the first one in argument order, so the
+    source's (named first) wins over what the destination said meanwhile."""
+    a, b = await asyncio.gather(first, second, return_exceptions=True)
+    if isinstance(a, BaseException):
+        raise a
+    if isinstance(b, BaseException):
+        raise b
+    return a, b
 
 
 async def _all(awaitables: Iterable[Awaitable[None]]) -> None:

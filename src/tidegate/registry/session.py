@@ -220,8 +220,11 @@ class Session:
                     response = await self._http.send(request, stream=True)
                 else:  # another host gets no Authorization of ours
                     response = await self._http.send(request, stream=True, auth=None)
-            except RegistryError as exc:  # from the auth flow (knows only the host), or
-                raise _located(exc, ref) from exc  # from a streamed body (knows its source)
+            except RegistryError as exc:
+                if exc.repository:  # from a streamed body: it knows its source
+                    raise
+                # From the auth flow, which knows only the host.
+                raise exc.located(ref.registry, ref.repository, ref.reference) from exc
             except (httpx2.HTTPError, httpx2.StreamError) as exc:
                 raise self._translated(exc, url, ref) from exc
             if not (follow_redirects and response.is_redirect):
@@ -301,10 +304,6 @@ def error(
     else:
         found = kind(message, status=status)
     return found.located(ref.registry, ref.repository, ref.reference)
-
-
-def _located(exc: RegistryError, ref: ImageRef) -> RegistryError:
-    return exc if exc.repository else exc.located(ref.registry, ref.repository, ref.reference)
 
 
 async def _read_capped(response: httpx2.Response, ref: ImageRef) -> bytes:
