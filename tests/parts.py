@@ -508,6 +508,10 @@ class FlakyProxy:
     status: int = 429
     retry_after: str = "1"
     failed: list[str] = field(default_factory=list)
+    # The first request `stall` gives seconds for is held that long before it goes on
+    # (a slow link, for crashing a server mid-copy); `stalled` says which.
+    stall: Callable[[str, str], float] = lambda method, path: 0.0
+    stalled: list[str] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -541,6 +545,13 @@ class FlakyProxy:
                     self.end_headers()
                     self.wfile.write(data)
                     return
+                hold = proxy.stall(self.command, urlsplit(self.path).path)
+                with lock:
+                    hold = hold if hold and not proxy.stalled else 0.0
+                    if hold:
+                        proxy.stalled.append(f"{self.command} {self.path}")
+                if hold:
+                    time.sleep(hold)
                 upstream = http.client.HTTPConnection(proxy.upstream, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
                 upstream.request(self.command, self.path, body=body or None, headers=headers)

@@ -7,12 +7,17 @@ flight runs again at most once, and the callback reaches Docker Hub's stand-in o
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
 
+from tests.conftest import require
+from tests.parts import FlakyProxy, ImageBuilder, Registry, missing_tools
+from tests.parts import push as push_image
 from tests.support import ServeProcess, eventually, serve_env
 from tidegate.simulate import dockerhub_payload
 
@@ -126,3 +131,70 @@ finally:
     assert lines(marks / "test") == 1
     assert lines(marks / "deploy") == 1
     assert len(httpserver.log) == 1
+
+
+def test_kill_during_a_cross_registry_promotion(tmp_path: Path, database_url: str) -> None:
+    require(not missing_tools(), f"missing tools: {missing_tools()}")
+    source = Registry(port=5916, root=tmp_path / "source")
+    target = Registry(port=5917, root=tmp_path / "target").start()
+    # A slow link to the target: the first blob upload's last PUT waits long enough for
+    # the server to be killed in the middle of the copy.
+    proxy = FlakyProxy(
+        port=5918,
+        upstream=target.host,
+        stall=lambda method, path: 8.0 if method == "PUT" and "/blobs/uploads/" in path else 0.0,
+    ).start()
+    env = serve_env(tmp_path, database_url)
+    (tmp_path / "workflows" / "promote.yaml").write_text(
+        f"""
+name: promote
+on: {{image: {{repositories: ["demo/*"]}}}}
+jobs:
+  promote:
+    steps:
+      - promote: {{to: ["{proxy.host}/prod/app:stable"]}}
+"""
+    )
+    serve = ServeProcess(env=env, cwd=tmp_path, url=env["TIDEGATE_URL"])
+    try:
+        serve.start()
+        source.notify_url = serve.hooks["registry"]
+        source.start()
+        payload = os.urandom(2 * 1024 * 1024).hex()
+        image = ImageBuilder(tmp_path / "images").build("big", files={"/data/blob": payload})
+        digest = push_image(image, f"{source.host}/demo/app:v1")
+        eventually(lambda: proxy.stalled, timeout=60)
+        serve.kill9()
+        serve.start()
+        run_id = eventually(lambda: _first_run(serve), timeout=30)
+        run = serve.wait_run(run_id, timeout=120)
+        assert run["status"] == "succeeded", run
+        assert [p["digest"] for p in run["promotions"]] == [digest]
+        assert manifest_digest(f"{target.host}/prod/app:stable") == digest
+    finally:
+        serve.stop()
+        proxy.stop()
+        source.stop()
+        target.stop()
+
+
+def _first_run(serve: ServeProcess) -> str | None:
+    with serve.client() as c:
+        runs = c.get("/api/v1/runs").json()
+    return str(runs[0]["id"]) if runs else None
+
+
+def manifest_digest(reference: str) -> str:
+    return subprocess.run(
+        [
+            "skopeo",
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            f"docker://{reference}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
