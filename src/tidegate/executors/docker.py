@@ -74,6 +74,7 @@ T = TypeVar("T")
 StopReason = Literal["timeout", "cancel"] | None
 
 SCOPE_LABEL = "tidegate.scope"
+INSPECT_ATTEMPTS = 20
 _QUEUE = 1024  # lines in flight between the log thread and on_line
 
 
@@ -268,7 +269,16 @@ class _Engine:
 
     def inspect(self, container_id: str) -> dict[str, Any]:
         with _ours("inspect the container"):
-            return dict(self.api.inspect_container(container_id))
+            for attempt in range(INSPECT_ATTEMPTS):
+                try:
+                    return dict(self.api.inspect_container(container_id))
+                except APIError as exc:
+                    # Podman answers 500 "read /proc/PID/cgroup: no such process" when
+                    # asked in the instant its container's process is exiting.
+                    if "no such process" not in str(exc) or attempt == INSPECT_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.05)
+            raise AssertionError("unreachable")  # pragma: no cover
 
     def last_lines(self, container_id: str, count: int) -> list[str]:
         # stdout and stderr merged: enough for an error message. Podman's `tail` counts
