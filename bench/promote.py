@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.parts import ImageBuilder, Registry, push
+from tests.parts import ImageBuilder, Registry, digest_of, push
 
 from tidegate.registry import CredentialStore, ImageRef, RegistryClient
 
@@ -53,22 +53,6 @@ async def tidegate(source: str, destination: str) -> tuple[float, str]:
     async with RegistryClient(CredentialStore(None)) as client:
         result = await client.copy(ImageRef.parse(source), ImageRef.parse(destination))
     return time.perf_counter() - start, result.digest
-
-
-def digest_of(reference: str) -> str:
-    return subprocess.run(
-        [
-            "skopeo",
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            f"docker://{reference}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
 
 
 def main() -> None:

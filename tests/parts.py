@@ -315,6 +315,23 @@ def registry_requests(registry: Registry, user_agent: str = "") -> list[LoggedRe
     return found
 
 
+def digest_of(reference: str) -> str:
+    """The digest a registry holds under `host:port/repo:tag`, as skopeo sees it."""
+    return subprocess.run(
+        [
+            "skopeo",
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            f"docker://{reference}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
 def manifest_of(host: str, repository: str, reference: str) -> tuple[bytes, str]:
     """A manifest's bytes and media type from an anonymous registry on loopback."""
     accept = ", ".join([OCI_INDEX_TYPE, OCI_MANIFEST_TYPE])
@@ -495,6 +512,13 @@ class TokenRegistry(Registry):
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that vanishes mid-request (a killed server) is expected here, not news."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
+
 @dataclass
 class FlakyProxy:
     """A reverse proxy on a fixed loopback port in front of `upstream` (host:port). For
@@ -576,7 +600,7 @@ class FlakyProxy:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _QuietServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

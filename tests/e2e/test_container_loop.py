@@ -10,7 +10,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from tests.parts import ImageBuilder, Podman, Registry, push
+from tests.parts import ImageBuilder, Podman, Registry, digest_of, push
 from tests.support import ServeProcess, Server, eventually, free_port, serve_env, write_workflow
 from tidegate.simulate import dockerhub_payload
 
@@ -402,20 +402,7 @@ jobs:
     }
     assert all(p["digest"] == digest and p["approved_by"] == ["admin"] for p in promoted.values())
     for reference in promoted:
-        out = subprocess.run(
-            [
-                "skopeo",
-                "inspect",
-                "--tls-verify=false",
-                "--format",
-                "{{.Digest}}",
-                f"docker://{reference}",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        assert out == digest
+        assert digest_of(reference) == digest
 
     # A re-run promotes again and changes nothing: the tags already name the digest.
     with server.client() as c:
@@ -447,17 +434,4 @@ jobs:
     assert refused["status"] == "failed"
     (step,) = [s for s in refused["steps"] if s["job_id"] == "promote"]
     assert "already exists" in step["error"] and "if_exists is fail" in step["error"]
-    production = subprocess.run(
-        [
-            "skopeo",
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            f"docker://{registry.host}/demo/app:production",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    assert production == digest != other
+    assert digest_of(f"{registry.host}/demo/app:production") == digest != other

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from tests.conftest import require
-from tests.parts import FlakyProxy, ImageBuilder, Registry, missing_tools
+from tests.parts import FlakyProxy, ImageBuilder, Registry, digest_of, missing_tools
 from tests.parts import push as push_image
 from tests.support import ServeProcess, eventually, serve_env
 from tidegate.simulate import dockerhub_payload
@@ -170,7 +169,7 @@ jobs:
         run = serve.wait_run(run_id, timeout=120)
         assert run["status"] == "succeeded", run
         assert [p["digest"] for p in run["promotions"]] == [digest]
-        assert manifest_digest(f"{target.host}/prod/app:stable") == digest
+        assert digest_of(f"{target.host}/prod/app:stable") == digest
     finally:
         serve.stop()
         proxy.stop()
@@ -182,19 +181,3 @@ def _first_run(serve: ServeProcess) -> str | None:
     with serve.client() as c:
         runs = c.get("/api/v1/runs").json()
     return str(runs[0]["id"]) if runs else None
-
-
-def manifest_digest(reference: str) -> str:
-    return subprocess.run(
-        [
-            "skopeo",
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            f"docker://{reference}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()

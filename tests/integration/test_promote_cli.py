@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from tests.conftest import require
-from tests.parts import ImageBuilder, Registry, missing_tools, push
+from tests.parts import ImageBuilder, Registry, digest_of, missing_tools, push
 from tidegate.cli import app
 
 runner = CliRunner()
-
-
-def digest_of(reference: str) -> str:
-    return subprocess.run(
-        [
-            "skopeo",
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            f"docker://{reference}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
 
 
 def test_promote_by_hand_keeps_the_digest(tmp_path: Path) -> None:
