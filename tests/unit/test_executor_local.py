@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
 from tidegate.executors import (
     EXECUTORS,
     CommandSpec,
@@ -225,8 +226,8 @@ def test_shell_argv() -> None:
     assert shell_argv("x")[0] in {"bash", "sh"}
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 async def test_shell_argv_fails_fast() -> None:
+    require(shutil.which("bash") is not None, "needs bash")
     outcome, lines = await run(CommandSpec(shell_argv("false | true; echo after"), env=dict(ENV)))
     assert outcome.exit_code == 1 and lines == []
 

@@ -14,20 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
 
 from tidegate import __version__
+from tidegate.backoff import jitter, retry_after
 from tidegate.security.allowlist import AllowList
 
 log = logging.getLogger(__name__)
@@ -172,7 +170,7 @@ async def deliver_callback(
                         break
                     wait = outcome.retry_after
                     if wait is None:
-                        wait = _jitter(backoff, attempt, max_delay)
+                        wait = jitter(backoff, attempt, max_delay)
                     await asyncio.sleep(min(wait, max_delay))
     except Exception as exc:  # a bug or an unexpected library error: still not the run's
         log.exception("callback to %s failed", shown)
@@ -211,33 +209,11 @@ async def _attempt(
     if response.is_success:
         return _Try(status)
     if status == 429 or status >= 500:
-        retry_after = _retry_after(response.headers.get("retry-after"))
-        return _Try(status, f"HTTP {status}", retry=True, retry_after=retry_after)
+        wait = retry_after(response.headers.get("retry-after"))
+        return _Try(status, f"HTTP {status}", retry=True, retry_after=wait)
     if response.is_redirect:
         return _Try(status, f"HTTP {status}: redirect not followed")
     return _Try(status, f"HTTP {status}")
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _jitter(backoff: float, attempt: int, max_delay: float) -> float:
-    # "Equal jitter": half fixed, half random, so retries of many runs spread out.
-    base = min(max_delay, backoff * 2.0 ** (attempt - 1))
-    return base / 2 + random.uniform(0, base / 2)
 
 
 def _describe(exc: BaseException, url: str) -> str:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import httpx2
 
@@ -29,22 +27,6 @@ def what_was_said(response: httpx2.Response, body: bytes | None = None) -> str:
         text = f"challenge error {found.group(1)}" if found else ""
     text = _CONTROL.sub(" ", text).strip()
     return text if len(text) <= _MAX_SAID else text[: _MAX_SAID - 1] + "…"
-
-
-def retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _from_json(data: bytes) -> str:

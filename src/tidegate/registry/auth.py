@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import httpx2
 
 from tidegate import __version__
+from tidegate.backoff import retry_after
 from tidegate.errors import OutboundRefused
-from tidegate.registry.answers import retry_after, what_was_said
+from tidegate.registry.answers import what_was_said
 from tidegate.registry.credentials import Credentials
 from tidegate.registry.errors import RegistryAuthError, RegistryProtocolError, RegistryUnreachable
 from tidegate.registry.hosts import is_loopback, registry_name

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import random
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
@@ -22,7 +21,8 @@ from typing import TypeVar
 import httpx2
 
 from tidegate import __version__
-from tidegate.registry.answers import retry_after, what_was_said
+from tidegate.backoff import jitter, retry_after
+from tidegate.registry.answers import what_was_said
 from tidegate.registry.auth import RegistryAuth
 from tidegate.registry.credentials import Credentials
 from tidegate.registry.errors import (
@@ -142,7 +142,7 @@ class Session:
     async def pause(self, attempt: int, wait: float | None, what: str) -> None:
         """The wait before retry `attempt`: Retry-After if given, else jittered backoff."""
         if wait is None:
-            wait = _jitter(self._backoff, attempt, self._max_delay)
+            wait = jitter(self._backoff, attempt, self._max_delay)
         log.info("%s: busy, retry %d in %.1fs", what, attempt, wait)
         await self._sleep(min(wait, self._max_delay))
 
@@ -325,9 +325,3 @@ def _host(exc: BaseException, url: str) -> str:
     except RuntimeError:  # no request attached
         request = None
     return (request.url if request else httpx2.URL(url)).netloc.decode("ascii")
-
-
-def _jitter(backoff: float, attempt: int, max_delay: float) -> float:
-    # "Equal jitter": half fixed, half random, so many clients' retries spread out.
-    base = min(max_delay, backoff * 2.0 ** (attempt - 1))
-    return base / 2 + random.uniform(0, base / 2)
