@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     # ~/.docker/config.json), and per-registry logins that take precedence over it.
     docker_config: Path | None = None
     registry_logins: dict[str, SecretStr] = Field(default_factory=dict)  # host: "user:password"
-    # Registries Tidegate may contact (digest pinning, pulls' credentials, promotion).
+    # Registries Tidegate itself may contact (digest pinning, promotion); the container
+    # engine's own pulls are not Tidegate's requests.
     registry_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     # Registries spoken to over plain HTTP besides loopback ones (host[:port]).
     insecure_registries: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -6,24 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tidegate.events.model import ImageEvent
-
-
-def event_context(event: ImageEvent) -> dict[str, Any]:
-    """`event.*` in expressions: the ImageEvent's fields as strings, plus `image`."""
-    return {
-        "id": event.id,
-        "source": event.source,
-        "delivery_id": event.delivery_id,
-        "registry": event.registry,
-        "repository": event.repository,
-        "tag": event.tag,
-        "digest": event.digest,
-        "media_type": event.media_type,
-        "pusher": event.pusher,
-        "pushed_at": event.pushed_at.isoformat() if event.pushed_at else "",
-        "callback_url": event.callback_url,
-        "image": event.image,
-    }
+from tidegate.workflows import event_context
 
 
 def expression_context(

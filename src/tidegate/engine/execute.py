@@ -21,7 +21,6 @@ from tidegate.errors import ExpressionError, StepFailed
 from tidegate.store import runs as store_runs
 from tidegate.workflows import Step, compile_condition
 
-FINAL = store_runs.FINAL
 CANCEL_POLL_SECONDS = 0.5
 
 

@@ -67,10 +67,3 @@ def list_api_tokens(session: Session) -> list[ApiToken]:
             select(ApiToken).where(ApiToken.revoked_at.is_(None)).order_by(ApiToken.created_at)
         )
     )
-
-
-def revoke_api_token(session: Session, token_id: str) -> ApiToken | None:
-    row = session.get(ApiToken, token_id)
-    if row is not None and row.revoked_at is None:
-        row.revoked_at = utcnow()
-    return row
