@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 import time
@@ -385,6 +386,14 @@ def promote(
             "index would change the digest).",
         ),
     ] = True,
+    signatures: Annotated[
+        bool,
+        typer.Option(
+            "--signatures",
+            help="Also carry the image's signatures, attestations and SBOMs: OCI referrers "
+            "(or their sha256-<hex> fallback tag) and cosign's .sig/.att/.sbom tags.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Copy an image to another tag, repository or registry by digest, through the
@@ -401,12 +410,18 @@ def promote(
         task = progress.add_task("copy", total=None)
         try:
             done = asyncio.run(
-                handpromote.promote(cfg, source, destination, lambda n: progress.advance(task, n))
+                handpromote.promote(
+                    cfg,
+                    source,
+                    destination,
+                    lambda n: progress.advance(task, n),
+                    signatures=signatures,
+                )
             )
         except TidegateError as exc:
             raise fail(exc.message) from exc
     result = done.result
-    summary = {
+    summary: dict[str, Any] = {
         "source": str(done.source),
         "destination": str(done.destination),
         "digest": result.digest,
@@ -415,6 +430,8 @@ def promote(
         "skipped": result.skipped,
         "bytes": result.bytes,
     }
+    if done.carried is not None:
+        summary["signatures"] = {"carried": done.carried.count, **dataclasses.asdict(done.carried)}
     if as_json:
         print_json(summary)
     else:
@@ -423,6 +440,8 @@ def promote(
             f"{result.mounted} mounted, {result.skipped} already there)",
             highlight=False,
         )
+        if done.carried is not None:
+            out.print(done.carried.summary(), highlight=False)
 
 
 @app.command()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from tidegate.config import Settings
 from tidegate.registry import CredentialStore, ImageRef, RegistryClient
 from tidegate.registry.copying import CopyResult
+from tidegate.registry.referrers import Carried
 from tidegate.security.allowlist import AllowList
 
 
@@ -16,6 +17,7 @@ class HandPromotion:
     source: ImageRef  # pinned
     destination: ImageRef
     result: CopyResult
+    carried: Carried | None = None  # with signatures=True
 
 
 def client_for(settings: Settings) -> RegistryClient:
@@ -31,8 +33,11 @@ async def promote(
     source_text: str,
     destination_text: str,
     on_progress: Callable[[int], None] | None = None,
+    *,
+    signatures: bool = False,
 ) -> HandPromotion:
-    """Resolve SRC to its digest now, then copy exactly that digest to DST."""
+    """Resolve SRC to its digest now, then copy exactly that digest to DST; with
+    `signatures`, then what refers to it (referrers, cosign tags) to DST's repository."""
     source = ImageRef.parse(source_text)
     destination = ImageRef.parse(destination_text)
     allow = AllowList(settings.registry_allowed_hosts)
@@ -42,4 +47,5 @@ async def promote(
         if not source.digest:
             source = source.with_digest((await client.resolve(source)).digest)
         result = await client.copy(source, destination, on_progress=on_progress)
-    return HandPromotion(source=source, destination=destination, result=result)
+        carried = await client.copy_referrers(source, destination) if signatures else None
+    return HandPromotion(source, destination, result, carried)

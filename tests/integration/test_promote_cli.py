@@ -8,7 +8,16 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from tests.conftest import require
-from tests.parts import ImageBuilder, Registry, digest_of, missing_tools, push
+from tests.integration.test_promote_signatures import sign
+from tests.parts import (
+    ImageBuilder,
+    Registry,
+    digest_of,
+    manifest_of,
+    missing_tools,
+    push,
+    registry_catalog_tags,
+)
 from tidegate.cli import app
 
 runner = CliRunner()
@@ -50,5 +59,42 @@ def test_promote_by_hand_keeps_the_digest(tmp_path: Path) -> None:
         )
         assert refused.exit_code == 1
         assert "allow-list" in refused.stderr
+    finally:
+        registry.stop()
+
+
+def test_promote_by_hand_with_signatures(tmp_path: Path) -> None:
+    require(not missing_tools(), f"missing tools: {missing_tools()}")
+    registry = Registry(port=5902, root=tmp_path / "registry").start()
+    env = {
+        "TIDEGATE_DATA_DIR": str(tmp_path / "data"),
+        "TIDEGATE_REGISTRY_ALLOWED_HOSTS": "127.0.0.1",
+        "DOCKER_CONFIG": str(tmp_path / "docker"),
+    }
+    host = registry.host
+    try:
+        digest = push(ImageBuilder(tmp_path / "images").build("app"), f"{host}/demo/app:v1")
+        referrer, fallback, signature = sign(host, "demo/app", digest)
+        command = ["promote", f"{host}/demo/app:v1", f"{host}/prod/app:production", "--signatures"]
+        result = runner.invoke(app, [*command, "--json"], env=env)
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)["signatures"] == {
+            "carried": 2,
+            "referrers": [referrer],
+            "tags": {f"{fallback}.sig": signature},
+            "copied": 2,
+            "referrers_api": False,
+            "fallback_tag": fallback,
+        }
+        # Copied by digest within the registry: the referrer, and no tag but these.
+        assert manifest_of(host, "prod/app", referrer) == manifest_of(host, "demo/app", referrer)
+        assert sorted(registry_catalog_tags(registry, "prod/app")) == sorted(
+            ["production", fallback, f"{fallback}.sig"]
+        )
+
+        again = runner.invoke(app, command, env=env)
+        assert again.exit_code == 0, again.stderr
+        assert "carried: 2 (1 referrer, 1 cosign tag; 0 copied, 2 already there; " in again.stdout
+        assert "fallback tag up to date" in again.stdout
     finally:
         registry.stop()

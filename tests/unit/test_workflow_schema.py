@@ -137,6 +137,9 @@ def test_step_specs_normalise_shorthands() -> None:
     promote = Step.model_validate({"promote": {"to": "acme/web:prod"}}).spec
     assert isinstance(promote, PromoteSpec)
     assert promote.to == ["acme/web:prod"]
+    assert promote.signatures is False
+    signed = Step.model_validate({"promote": {"to": "acme/web:prod", "signatures": True}}).spec
+    assert isinstance(signed, PromoteSpec) and signed.signatures is True
     notify = Step.model_validate({"notify": {"urls": ["x://y"]}}).spec
     assert isinstance(notify, NotifySpec)
     assert notify.when == ["always"]
@@ -157,6 +160,7 @@ def test_step_specs_normalise_shorthands() -> None:
         ({"callback": {}}, ("callback",), "needs url"),
         ({"promote": {"to": []}}, ("promote", "to"), "at least 1 item"),
         ({"promote": {"to": "x", "if_exists": "merge"}}, ("promote", "if_exists"), "'overwrite'"),
+        ({"promote": {"to": "x", "signatures": "cosign"}}, ("promote", "signatures"), "boolean"),
         ({"notify": {"urls": ["x://"], "when": ["never"]}}, ("notify", "when", 0), "'always'"),
         ({"container": {"image": "a", "pull": "sometimes"}}, ("container", "pull"), "'if-missing'"),
         ({"container": {"image": "a", "cpus": 0}}, ("container", "cpus"), "greater than 0"),

@@ -5,12 +5,14 @@ defaults). 429 and 5xx are retried with backoff, honouring Retry-After; a regist
 does not answer raises `RegistryUnreachable`. Redirects are followed only for blob
 downloads, only to https (or http on loopback or an insecure host), and never carry our
 Authorization to another host. The HTTP side lives in `session.py`; manifests in
-`manifest_io.py`, blobs in `blobs.py`, copies in `copying.py`.
+`manifest_io.py`, blobs in `blobs.py`, copies in `copying.py`, and what refers to an
+image (signatures, attestations, SBOMs) in `referrers.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
@@ -21,18 +23,24 @@ from tidegate.registry import blobs, manifest_io
 from tidegate.registry.blobs import DEFAULT_CHUNK_SIZE
 from tidegate.registry.copying import Copier, CopyResult
 from tidegate.registry.credentials import Credentials
-from tidegate.registry.errors import InvalidReference
+from tidegate.registry.errors import InvalidReference, RegistryProtocolError
 from tidegate.registry.manifest_io import Manifest, Resolved
+from tidegate.registry.manifests import Descriptor, ManifestFormatError, references
 from tidegate.registry.reference import ImageRef
-from tidegate.registry.session import Session
+from tidegate.registry.referrers import Carried, Carrier
+from tidegate.registry.session import Session, error
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "CopyResult", "Manifest", "RegistryClient", "Resolved"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "Carried",
+    "CopyResult",
+    "Manifest",
+    "RegistryClient",
+    "Resolved",
+]
 
 # The backoff's sleep: a seam so tests can observe the waits without waiting.
 _sleep = asyncio.sleep
-
-# Tags under which cosign (and tools following it) keep what belongs to an image.
-REFERRER_TAG_SUFFIXES = ("sig", "att", "sbom")
 
 
 async def _backoff_sleep(delay: float) -> None:
@@ -153,11 +161,12 @@ class RegistryClient:
         on_progress: Callable[[int], None] | None = None,
         destination_client: RegistryClient | None = None,
     ) -> CopyResult:
-        """Copy the image `source` (pinned to a digest) to `destination` (a tag), its
-        digest preserved: a retag within a repository, blob mounts within a registry,
-        streamed blobs across registries (through `destination_client` when given: its
-        credentials, settings and chunk size). What the destination has is skipped, and a
-        tag already naming the digest is left as it is, so a repeat copies nothing.
+        """Copy the image `source` (pinned to a digest) to `destination` (a tag; or
+        `repository@digest`, which writes no tag), its digest preserved: a retag within a
+        repository, blob mounts within a registry, streamed blobs across registries
+        (through `destination_client` when given: its credentials, settings and chunk
+        size). What the destination has is skipped, and a tag already naming the digest
+        is left as it is, so a repeat copies nothing.
 
         An index or manifest list is copied whole, every platform, whatever
         `all_platforms` says: a partial index would have another digest, and a copy
@@ -168,6 +177,8 @@ class RegistryClient:
         """
         del all_platforms  # accepted for callers that expose the choice; see above
         target = destination_client or self
+        if destination.digest and not destination.tag:
+            return await self._copy_by_digest(source, destination, target, on_progress)
         copier = Copier(
             self._session,
             source,
@@ -184,33 +195,103 @@ class RegistryClient:
         source: ImageRef,
         destination: ImageRef,
         *,
-        on_progress: Callable[[int], None] | None = None,
         destination_client: RegistryClient | None = None,
-    ) -> dict[str, CopyResult]:
-        """Carry signatures, attestations and SBOMs of `source` (pinned to a digest) to
-        `destination`'s repository: the tags `sha256-<hex>.sig`, `.att` and `.sbom` that
-        cosign keeps beside an image, copied under the same names when present. They stay
-        valid because a copy keeps the digest. Returns what was copied, by tag.
-
-        TODO: the OCI referrers API (`GET /v2/<name>/referrers/<digest>`, and its
-        `sha256-<hex>` fallback tag on registries without it) is not used yet.
+    ) -> Carried:
+        """Carry the signatures, attestations and SBOMs of `source` (pinned to a digest)
+        to `destination`'s repository: the manifests that refer to it (the OCI referrers
+        API, else its `sha256-<hex>` fallback tag), copied by digest, and cosign's tags
+        `sha256-<hex>.sig`, `.att` and `.sbom`, copied under the same names. Where the
+        destination registry lacks the referrers API, its fallback tag's index is
+        brought up to date. They stay valid because a copy keeps the digest. What the
+        destination holds already is left alone, so a repeat writes nothing.
         """
         if not source.digest:
             raise InvalidReference(f"copy needs a source pinned to a digest, not {source}")
-        algorithm, _, hex_digest = source.digest.partition(":")
-        copied: dict[str, CopyResult] = {}
-        for suffix in REFERRER_TAG_SUFFIXES:
-            tag = f"{algorithm}-{hex_digest}.{suffix}"
-            found = await self.exists(ImageRef(source.registry, source.repository, tag))
-            if found is None:
-                continue
-            copied[tag] = await self.copy(
-                ImageRef(source.registry, source.repository, digest=found),
-                ImageRef(destination.registry, destination.repository, tag),
-                on_progress=on_progress,
-                destination_client=destination_client,
+        target = destination_client or self
+
+        async def copy(src: ImageRef, dst: ImageRef) -> CopyResult:
+            return await self.copy(src, dst, destination_client=target)
+
+        return await Carrier(self._session, source, target._session, destination, copy).run()
+
+    async def _copy_by_digest(
+        self,
+        source: ImageRef,
+        destination: ImageRef,
+        target: RegistryClient,
+        on_progress: Callable[[int], None] | None,
+    ) -> CopyResult:
+        """A copy to `repository@digest` that writes no tag. Not through `Copier`: it
+        would PUT such a destination under `latest`, ImageRef's default tag. One child
+        and one blob at a time: what goes by digest (referrers) is small."""
+        if not source.digest:
+            raise InvalidReference(f"copy needs a source pinned to a digest, not {source}")
+        if destination.digest != source.digest:
+            raise InvalidReference(f"{destination} cannot hold {source.digest}")
+        manifest = await self.get_manifest(source)
+        if await target.exists(destination) is not None:
+            return CopyResult(manifest.digest, manifest.media_type)
+        try:
+            refs = references(manifest.content, manifest.media_type)
+        except ManifestFormatError as exc:
+            raise error(RegistryProtocolError, source, f"cannot copy: {exc}") from exc
+        counts = Counter[str]()
+        for child in refs.manifests:
+            done = await self._copy_by_digest(
+                _at(source, child.digest), _at(destination, child.digest), target, on_progress
             )
-        return copied
+            counts.update(
+                mounted=done.mounted, uploaded=done.uploaded, skipped=done.skipped, bytes=done.bytes
+            )
+        for blob in refs.blobs:
+            how = await self._blob_by_digest(source, destination, blob, target, on_progress)
+            counts[how] += 1
+            counts["bytes"] += blob.size if how == "uploaded" else 0
+        await target.put_manifest(destination, manifest.content, manifest.media_type)
+        return CopyResult(
+            manifest.digest,
+            manifest.media_type,
+            counts["mounted"],
+            counts["uploaded"],
+            counts["skipped"],
+            counts["bytes"],
+        )
+
+    async def _blob_by_digest(
+        self,
+        source: ImageRef,
+        destination: ImageRef,
+        blob: Descriptor,
+        target: RegistryClient,
+        on_progress: Callable[[int], None] | None,
+    ) -> str:
+        """Make `destination`'s repository hold `blob`: "mounted", "skipped" or "uploaded"."""
+        src, dst = _at(source, blob.digest), _at(destination, blob.digest)
+        if src.api_host == dst.api_host and await target.mount_blob(dst, src.repository):
+            return "mounted"
+        if await target.blob_exists(dst):
+            return "skipped"
+
+        async def attempt(number: int) -> None:
+            sent = 0
+
+            def progress(n: int) -> None:
+                nonlocal sent
+                sent += n
+                if on_progress is not None:
+                    on_progress(n)
+
+            try:
+                async with self.open_blob(src, blob.size) as chunks:
+                    await target.push_blob(dst, chunks, blob.size, on_progress=progress)
+            except BaseException:
+                if sent and on_progress is not None:
+                    on_progress(-sent)  # a failed attempt's bytes, taken back
+                raise
+
+        what = f"copy of blob {blob.digest} to {dst.registry}"
+        await target._session.retrying(attempt, what)
+        return "uploaded"
 
     async def close(self) -> None:
         await self._session.close()
@@ -225,6 +306,10 @@ class RegistryClient:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _at(ref: ImageRef, digest: str) -> ImageRef:
+    return ImageRef(ref.registry, ref.repository, digest=digest)
 
 
 def _blob_ref(ref: ImageRef) -> ImageRef:

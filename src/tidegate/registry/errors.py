@@ -11,7 +11,8 @@
 
 Messages name where (`registry/repository:reference`, the reference being a blob's
 digest for a blob), the HTTP status when there was one, and what the registry said;
-never a password or token.
+never a password or token. A request made for a larger task (a referrer copied along
+with an image) is prefixed with that task (`within`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class RegistryError(TidegateError):
         self.repository = repository
         self.reference = reference
         self.status = status
+        self.context = ""
         super().__init__(self._compose())
 
     def located(self, registry: str, repository: str, reference: str) -> RegistryError:
@@ -49,13 +51,22 @@ class RegistryError(TidegateError):
         new.args = (new.message,)
         return new
 
+    def within(self, context: str) -> RegistryError:
+        """A copy whose message starts with `context`: what the failed request was for."""
+        new = copy.copy(self)
+        new.context = f"{context}: {self.context}" if self.context else context
+        new.message = new._compose()
+        new.args = (new.message,)
+        return new
+
     def _compose(self) -> str:
         where = self.registry
         if self.repository:
             sep = "@" if ":" in self.reference else ":"  # digests hold a colon, tags cannot
             where = f"{where}/{self.repository}{sep + self.reference if self.reference else ''}"
         status = f"HTTP {self.status}: " if self.status is not None else ""
-        return f"{where}: {status}{self.detail}" if where else f"{status}{self.detail}"
+        text = f"{where}: {status}{self.detail}" if where else f"{status}{self.detail}"
+        return f"{self.context}: {text}" if self.context else text
 
 
 class InvalidReference(RegistryError, ValueError):

@@ -149,6 +149,8 @@ class PromoteSpec(_Model):
 
     to: TextList = Field(min_length=1)
     if_exists: Literal["overwrite", "skip", "fail"] = "overwrite"
+    # Carry the image's signatures, attestations and SBOMs (referrers, cosign tags) too.
+    signatures: bool = False
 
 
 class CallbackSpec(_Model):

@@ -2,7 +2,9 @@
 
 Always the digest the run pinned when it started: what was tested and approved is
 what lands. A reference without a registry host means the event's registry.
-`if_exists` protects tags like `production` from being moved by accident.
+`if_exists` protects tags like `production` from being moved by accident. With
+`signatures: true`, what refers to the image (signatures, attestations, SBOMs) follows it
+to each destination repository once the image is there.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable
+from typing import TypeVar
 
 from tidegate.engine.steps.base import StepContext
 from tidegate.errors import OutboundRefused, StepFailed
 from tidegate.registry import ImageRef, RegistryError
 from tidegate.store.promotions import approvers_of, record_promotion
+
+T = TypeVar("T")
 
 
 def destination(text: str, default_registry: str) -> ImageRef:
@@ -75,8 +80,14 @@ class PromoteStep:
                     )
 
             await asyncio.to_thread(record)
+            if spec.signatures and outcome != "skipped":
+                try:
+                    work = self._carry(ctx, source, target)
+                    await self._bounded(ctx, work, deadline - loop.time())
+                except RegistryError as exc:
+                    raise StepFailed(f"promote to {rendered}: signatures: {exc.message}") from exc
 
-    async def _bounded(self, ctx: StepContext, work: Awaitable[str], seconds: float) -> str:
+    async def _bounded(self, ctx: StepContext, work: Awaitable[T], seconds: float) -> T:
         """`work`, stopped by the step's timeout or a cancel like any other step."""
         task = asyncio.ensure_future(work)
         cancelled = asyncio.ensure_future(ctx.cancel.wait())
@@ -117,3 +128,9 @@ class PromoteStep:
             f"{result.uploaded} copied, {result.skipped} already there, {result.bytes} bytes)"
         )
         return "promoted"
+
+    async def _carry(self, ctx: StepContext, source: ImageRef, target: ImageRef) -> None:
+        """The image's referrers and cosign tags, to the destination's repository."""
+        async with ctx.runtime.registry_client() as client:
+            carried = await client.copy_referrers(source, target)
+        await ctx.info(f"{target.registry}/{target.repository}: {carried.summary()}")
