@@ -17,6 +17,14 @@ import sqlalchemy as sa
 
 from tests.parts import Podman, ensure_containers_config, missing_tools
 from tests.support import Server, make_settings, start_server
+from tidegate.registry.sightings import SIGHTINGS
+
+
+@pytest.fixture(autouse=True)
+def _fresh_blob_sightings() -> None:
+    """Each test starts knowing of no blob anywhere: test registries reuse their ports."""
+    SIGHTINGS.clear()
+
 
 POSTGRES_URL = os.environ.get("TIDEGATE_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -37,6 +37,7 @@ from tidegate.registry.manifests import (
     references,
 )
 from tidegate.registry.scopes import covers, merge_scopes, scope_for
+from tidegate.registry.sightings import BlobSightings
 
 pytestmark = pytest.mark.anyio
 
@@ -500,10 +501,69 @@ async def test_cross_registry_copy_skips_what_is_there_and_repeats_as_a_no_op() 
         before = len(target.log)
         again = await client.copy(pinned, ref("dst.test/mirror/web:v1"))
     assert again == CopyResult(digest, OCI_MANIFEST)
-    assert sorted(target.calls()[before:]) == [
-        f"HEAD /v2/mirror/web/manifests/{digest}",
-        "HEAD /v2/mirror/web/manifests/v1",
-    ]
+    # The tag already names the digest: nothing is checked blob by blob, nothing written.
+    assert target.calls()[before:] == ["HEAD /v2/mirror/web/manifests/v1"]
+
+
+async def test_a_later_copy_into_the_registry_mounts_where_an_earlier_one_left_blobs() -> None:
+    source, target = FakeRegistry("src.test"), FakeRegistry("dst.test")
+    digest = source.add_image("acme/web", "v1", b"base", b"app")
+    pinned = ref(f"src.test/acme/web@{digest}")
+    async with make(Hosts(source, target)) as client:
+        first = await client.copy(pinned, ref("dst.test/mirror/one:v1"))
+        before = len(target.log)
+        second = await client.copy(pinned, ref("dst.test/mirror/two:v1"))
+    assert (first.uploaded, first.mounted) == (3, 0)
+    assert (second.uploaded, second.mounted, second.bytes) == (0, 3, 0)
+    posts = target.calls("POST")[-3:]
+    assert all("from=mirror%2Fone" in p for p in posts)
+    assert not [c for c in target.calls("PUT", "PATCH")[before:] if "/blobs/" in c]
+    assert target.manifests[("mirror/two", "v1")] == source.manifests[("acme/web", "v1")]
+
+
+async def test_a_stale_sighting_costs_nothing_and_is_forgotten() -> None:
+    source, target = FakeRegistry("src.test"), FakeRegistry("dst.test")
+    digest = source.add_image("acme/web", "v1", b"base", b"app")
+    pinned = ref(f"src.test/acme/web@{digest}")
+    sightings = BlobSightings()
+    async with make(Hosts(source, target), sightings=sightings) as client:
+        await client.copy(pinned, ref("dst.test/mirror/one:v1"))
+        del target.blobs["mirror/one"]  # garbage-collected since
+        before = len(target.log)
+        again = await client.copy(pinned, ref("dst.test/mirror/two:v1"))
+    # Each refused mount opened the upload the bytes then went to: no extra request.
+    assert (again.mounted, again.uploaded) == (0, 3)
+    later = target.log[before:]
+    assert [s for m, p, s in later if m == "POST" and "from=mirror%2Fone" in p] == [202] * 3
+    assert not [p for m, p, _ in later if m in ("DELETE", "HEAD") and "/blobs/" in p]
+    blob = sha(b"app")
+    assert sightings.where("dst.test", blob, besides="elsewhere") == "mirror/two"
+    assert sightings.where("dst.test", blob, besides="mirror/two") is None
+
+
+async def test_a_source_failing_abandons_the_upload_opened_meanwhile() -> None:
+    source, target = FakeRegistry("src.test"), FakeRegistry("dst.test")
+    digest = source.add_image("acme/web", "v1", b"the layer")
+    del source.blobs["acme/web"][sha(b"the layer")]
+    async with make(Hosts(source, target), concurrency=1) as client:
+        with pytest.raises(BlobNotFound, match="src.test/acme/web@sha256:"):
+            await client.copy(ref(f"src.test/acme/web@{digest}"), ref("dst.test/acme/web:v1"))
+    assert not target.uploads  # opened alongside the download, then given up
+    assert ("acme/web", "v1") not in target.manifests
+
+
+def test_blob_sightings_are_bounded_and_most_recent_first() -> None:
+    seen = BlobSightings(max_blobs=2)
+    seen.seen("Reg.test", "a", "sha256:1")
+    seen.seen("reg.test", "b", "sha256:1")
+    assert seen.where("reg.test", "sha256:1", besides="x") == "b"
+    assert seen.where("reg.test", "sha256:1", besides="b") == "a"
+    seen.forget("reg.test", "b", "sha256:1")
+    assert seen.where("reg.test", "sha256:1", besides="x") == "a"
+    seen.seen("reg.test", "a", "sha256:2")
+    seen.seen("reg.test", "a", "sha256:3")  # the least recently seen blob drops out
+    assert seen.where("reg.test", "sha256:1", besides="x") is None
+    assert seen.where("reg.test", "sha256:3", besides="x") == "a"
 
 
 async def test_index_copies_children_first_and_each_shared_blob_once() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from urllib.parse import urlencode
 
 import httpx2
 
@@ -92,9 +93,8 @@ async def start_upload(session: Session, ref: ImageRef) -> str:
 async def mount_or_start(session: Session, ref: ImageRef, from_repository: str) -> str | None:
     """Mount blob `ref.digest` into `ref`'s repository from `from_repository` (same
     registry): None when mounted, else the URL of an upload to send it to instead."""
-    url = httpx2.URL(_url(session, ref, "uploads/"))
-    mount = url.copy_merge_params({"mount": ref.digest, "from": from_repository})
-    response, body = await session.request("POST", str(mount), ref)
+    query = urlencode({"mount": ref.digest, "from": from_repository})
+    response, body = await session.request("POST", f"{_url(session, ref, 'uploads/')}?{query}", ref)
     if response.status_code == 201:
         return None
     if response.status_code == 202:  # not mountable: the registry opened an upload

@@ -12,7 +12,6 @@ image (signatures, attestations, SBOMs) in `referrers.py`.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
@@ -23,12 +22,12 @@ from tidegate.registry import blobs, manifest_io
 from tidegate.registry.blobs import DEFAULT_CHUNK_SIZE
 from tidegate.registry.copying import Copier, CopyResult
 from tidegate.registry.credentials import Credentials
-from tidegate.registry.errors import InvalidReference, RegistryProtocolError
+from tidegate.registry.errors import InvalidReference
 from tidegate.registry.manifest_io import Manifest, Resolved
-from tidegate.registry.manifests import Descriptor, ManifestFormatError, references
 from tidegate.registry.reference import ImageRef
 from tidegate.registry.referrers import Carried, Carrier
-from tidegate.registry.session import Session, error
+from tidegate.registry.session import Session
+from tidegate.registry.sightings import SIGHTINGS, BlobSightings
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -54,6 +53,8 @@ class RegistryClient:
     `timeout` bounds a whole manifest exchange, and each phase (connect, a read, a
     write) of a blob transfer. Blobs up to `chunk_size` bytes are uploaded in one PUT,
     larger ones in PATCHes of `chunk_size`; a copy moves up to `concurrency` blobs at once.
+    `sightings` remembers which repositories hold which blobs, so a later copy into the
+    same registry mounts instead of uploading (one memory per process by default).
     """
 
     def __init__(
@@ -68,6 +69,7 @@ class RegistryClient:
         transport: httpx2.AsyncBaseTransport | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         concurrency: int = 4,
+        sightings: BlobSightings = SIGHTINGS,
     ) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
@@ -83,6 +85,7 @@ class RegistryClient:
         )
         self._chunk_size = chunk_size
         self._concurrency = concurrency
+        self._sightings = sightings
 
     # Manifests
 
@@ -177,8 +180,6 @@ class RegistryClient:
         """
         del all_platforms  # accepted for callers that expose the choice; see above
         target = destination_client or self
-        if destination.digest and not destination.tag:
-            return await self._copy_by_digest(source, destination, target, on_progress)
         copier = Copier(
             self._session,
             source,
@@ -187,6 +188,7 @@ class RegistryClient:
             chunk_size=target._chunk_size,
             concurrency=self._concurrency,
             on_progress=on_progress,
+            sightings=self._sightings,
         )
         return await copier.run()
 
@@ -214,85 +216,6 @@ class RegistryClient:
 
         return await Carrier(self._session, source, target._session, destination, copy).run()
 
-    async def _copy_by_digest(
-        self,
-        source: ImageRef,
-        destination: ImageRef,
-        target: RegistryClient,
-        on_progress: Callable[[int], None] | None,
-    ) -> CopyResult:
-        """A copy to `repository@digest` that writes no tag. Not through `Copier`: it
-        would PUT such a destination under `latest`, ImageRef's default tag. One child
-        and one blob at a time: what goes by digest (referrers) is small."""
-        if not source.digest:
-            raise InvalidReference(f"copy needs a source pinned to a digest, not {source}")
-        if destination.digest != source.digest:
-            raise InvalidReference(f"{destination} cannot hold {source.digest}")
-        manifest = await self.get_manifest(source)
-        if await target.exists(destination) is not None:
-            return CopyResult(manifest.digest, manifest.media_type)
-        try:
-            refs = references(manifest.content, manifest.media_type)
-        except ManifestFormatError as exc:
-            raise error(RegistryProtocolError, source, f"cannot copy: {exc}") from exc
-        counts = Counter[str]()
-        for child in refs.manifests:
-            done = await self._copy_by_digest(
-                _at(source, child.digest), _at(destination, child.digest), target, on_progress
-            )
-            counts.update(
-                mounted=done.mounted, uploaded=done.uploaded, skipped=done.skipped, bytes=done.bytes
-            )
-        for blob in refs.blobs:
-            how = await self._blob_by_digest(source, destination, blob, target, on_progress)
-            counts[how] += 1
-            counts["bytes"] += blob.size if how == "uploaded" else 0
-        await target.put_manifest(destination, manifest.content, manifest.media_type)
-        return CopyResult(
-            manifest.digest,
-            manifest.media_type,
-            counts["mounted"],
-            counts["uploaded"],
-            counts["skipped"],
-            counts["bytes"],
-        )
-
-    async def _blob_by_digest(
-        self,
-        source: ImageRef,
-        destination: ImageRef,
-        blob: Descriptor,
-        target: RegistryClient,
-        on_progress: Callable[[int], None] | None,
-    ) -> str:
-        """Make `destination`'s repository hold `blob`: "mounted", "skipped" or "uploaded"."""
-        src, dst = _at(source, blob.digest), _at(destination, blob.digest)
-        if src.api_host == dst.api_host and await target.mount_blob(dst, src.repository):
-            return "mounted"
-        if await target.blob_exists(dst):
-            return "skipped"
-
-        async def attempt(number: int) -> None:
-            sent = 0
-
-            def progress(n: int) -> None:
-                nonlocal sent
-                sent += n
-                if on_progress is not None:
-                    on_progress(n)
-
-            try:
-                async with self.open_blob(src, blob.size) as chunks:
-                    await target.push_blob(dst, chunks, blob.size, on_progress=progress)
-            except BaseException:
-                if sent and on_progress is not None:
-                    on_progress(-sent)  # a failed attempt's bytes, taken back
-                raise
-
-        what = f"copy of blob {blob.digest} to {dst.registry}"
-        await target._session.retrying(attempt, what)
-        return "uploaded"
-
     async def close(self) -> None:
         await self._session.close()
 
@@ -306,10 +229,6 @@ class RegistryClient:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-
-def _at(ref: ImageRef, digest: str) -> ImageRef:
-    return ImageRef(ref.registry, ref.repository, digest=digest)
 
 
 def _blob_ref(ref: ImageRef) -> ImageRef:

@@ -4,7 +4,9 @@ What moves, for each manifest the destination does not hold yet (HEAD by digest)
 
     same repository     nothing: the manifest is PUT under the new tag (a retag)
     same registry       each blob mounted from the source repository, else streamed
-    another registry    each blob the destination lacks (HEAD) streamed across
+    another registry    each blob mounted from a repository there that an earlier copy
+                        left it in (`sightings`), else, if the destination lacks it
+                        (HEAD), streamed across
 
 An index (manifest list) brings every child manifest first, by digest, then its own exact
 bytes, so its digest is the source's. A tag that already names the digest is left alone:
@@ -16,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tidegate.registry.blobs import (
     blob_exists,
@@ -31,6 +33,7 @@ from tidegate.registry.manifest_io import Manifest, get_manifest, manifest_diges
 from tidegate.registry.manifests import Descriptor, ManifestFormatError, references
 from tidegate.registry.reference import ImageRef
 from tidegate.registry.session import Session, error
+from tidegate.registry.sightings import SIGHTINGS, BlobSightings
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -72,6 +75,7 @@ class Copier:
         chunk_size: int,
         concurrency: int,
         on_progress: Callable[[int], None] | None,
+        sightings: BlobSightings = SIGHTINGS,
     ) -> None:
         if not source.digest:
             raise InvalidReference(f"copy needs a source pinned to a digest, not {source}")
@@ -83,6 +87,7 @@ class Copier:
         self._blob_slots = asyncio.Semaphore(max(1, concurrency))
         self._manifest_slots = asyncio.Semaphore(max(1, concurrency))
         self._on_progress = on_progress
+        self._sightings = sightings
         self._tally = _Tally()
 
     async def run(self) -> CopyResult:
@@ -91,28 +96,35 @@ class Copier:
             destination.api_host,
             destination.repository,
         )
-        target = ImageRef(destination.registry, destination.repository, destination.tag)
-        if not destination.tag:
-            target = target.with_digest(source.digest)
+        # No tag: by digest alone (ImageRef would fill in `latest`, and move that tag).
+        target = (
+            ImageRef(destination.registry, destination.repository, destination.tag)
+            if destination.tag
+            else ImageRef(destination.registry, destination.repository, digest=source.digest)
+        )
+        # What the tag (or digest) names now is asked alongside the source's manifest,
+        # and the blobs move as soon as that manifest is in, without waiting for the
+        # answer: when the destination already has the digest, its repository holds
+        # every blob, so the checks made meanwhile find them all and move nothing.
+        current = asyncio.ensure_future(manifest_digest(self._dst, target))
+        contents: asyncio.Future[None] | None = None
         try:
-            # Three independent lookups, at once: a retag is then two round trips.
-            top, (current, present) = await _in_order(
-                get_manifest(self._src, source),
-                _in_order(
-                    manifest_digest(self._dst, target) if target.tag else _none(),
-                    _none() if same_repository else self._present(source.digest),
-                ),
-            )
-            if current == top.digest:
-                return self._result(top)
-            if not (same_repository or present):
-                await self._contents(top)
+            top = await get_manifest(self._src, source)  # the source's failure comes first
+            if not same_repository:
+                contents = asyncio.ensure_future(self._contents(top))
+            if await current == top.digest:
+                return CopyResult(top.digest, top.media_type)
+            if contents is not None:
+                await contents
             await put_manifest(self._dst, target, top.content, top.media_type)
             return self._result(top)
         finally:
-            for task in self._tally.blobs.values():
+            pending: list[asyncio.Future[Any]] = [current, *self._tally.blobs.values()]
+            if contents is not None:
+                pending.append(contents)
+            for task in pending:
                 task.cancel()
-            await asyncio.gather(*self._tally.blobs.values(), return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def _result(self, top: Manifest) -> CopyResult:
         t = self._tally
@@ -161,13 +173,23 @@ class Copier:
         dst = self._at(self._destination, blob.digest)
         async with self._blob_slots:
             location: str | None = None
-            if src.api_host == dst.api_host:
-                location = await mount_or_start(self._dst, dst, src.repository)
+            # Within a registry the source repository holds the blob; across registries
+            # a repository of the destination's may, from an earlier copy.
+            origin = (
+                src.repository
+                if src.api_host == dst.api_host
+                else self._sightings.where(dst.api_host, blob.digest, besides=dst.repository)
+            )
+            if origin is not None:
+                location = await mount_or_start(self._dst, dst, origin)
                 if location is None:
                     self._tally.mounted += 1
+                    self._sightings.seen(dst.api_host, dst.repository, blob.digest)
                     return
+                self._sightings.forget(dst.api_host, origin, blob.digest)
             elif await blob_exists(self._dst, dst):
                 self._tally.skipped += 1
+                self._sightings.seen(dst.api_host, dst.repository, blob.digest)
                 return
             first = location
 
@@ -177,6 +199,7 @@ class Copier:
             await self._dst.retrying(attempt, f"copy of blob {blob.digest} to {dst.registry}")
             self._tally.uploaded += 1
             self._tally.bytes += blob.size
+            self._sightings.seen(dst.api_host, dst.repository, blob.digest)
 
     async def _stream(self, src: ImageRef, dst: ImageRef, size: int, location: str | None) -> None:
         sent = 0
@@ -187,10 +210,13 @@ class Copier:
             if self._on_progress is not None:
                 self._on_progress(n)
 
+        # The upload is opened while the source starts answering: one round trip, not two.
+        starting = None if location else asyncio.ensure_future(start_upload(self._dst, dst))
         try:
-            if location is None:
-                location = await start_upload(self._dst, dst)
             async with open_blob(self._src, src, size) as chunks:
+                if starting is not None:
+                    location = await starting
+                assert location is not None
                 await upload(
                     self._dst,
                     dst,
@@ -204,13 +230,21 @@ class Copier:
         except BaseException as exc:
             if sent and self._on_progress is not None:
                 self._on_progress(-sent)  # the bytes of a failed attempt, taken back
+            if location is None and starting is not None:
+                location = await _settled(starting)
             if location is not None and isinstance(exc, Exception):
                 await cancel_upload(self._dst, dst, location)
             raise
 
 
-async def _none() -> None:
-    return None
+async def _settled(task: asyncio.Future[str]) -> str | None:
+    """What `task` gave if it finished well; else None, and it is stopped."""
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    if task.cancelled() or task.exception() is not None:
+        return None
+    return task.result()
 
 
 async def _in_order(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:

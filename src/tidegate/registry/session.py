@@ -211,10 +211,11 @@ class Session:
         headers: Mapping[str, str] | None,
         follow_redirects: bool,
     ) -> httpx2.Response:
-        origin = httpx2.URL(url).netloc
+        target = httpx2.URL(url)  # parsed once: a request's own cost adds up in a copy
+        origin = target.netloc
         for _ in range(MAX_REDIRECTS + 1):
-            on_origin = httpx2.URL(url).netloc == origin
-            request = self._http.build_request(method, url, content=content, headers=headers)
+            on_origin = target.netloc == origin
+            request = self._http.build_request(method, target, content=content, headers=headers)
             try:
                 if on_origin:
                     response = await self._http.send(request, stream=True)
@@ -230,7 +231,8 @@ class Session:
             if not (follow_redirects and response.is_redirect):
                 return response
             await response.aclose()
-            url = str(self._redirect_target(response, ref))
+            target = self._redirect_target(response, ref)
+            url = str(target)
         raise error(RegistryProtocolError, ref, f"more than {MAX_REDIRECTS} redirects")
 
     def _redirect_target(self, response: httpx2.Response, ref: ImageRef) -> httpx2.URL:
