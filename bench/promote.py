@@ -8,8 +8,14 @@ Targets: at most 0.3 of skopeo for retag and cross-repository, 1.0 for cross-reg
 
 Both tools remember where they put blobs (skopeo in its blob-info cache, Tidegate in
 its sightings), so from the second copy on a cross-registry copy mounts the layers
-from an earlier destination repository, as it would in use. `cross_registry_cold`
-copies into a registry started afresh for each copy, so every byte moves.
+from an earlier destination repository, as it would in use; Tidegate also keeps the
+source manifest it read (by digest) and only checks the source still has it.
+`cross_registry_cold` copies into a registry started afresh for each copy, with
+Tidegate's memory cleared, so every byte moves.
+
+`bare` is the floor under any client here: the requests a cross-repository copy cannot
+do without (HEAD the tag and the source, a mount per blob, then the manifest PUT),
+sent with bare httpcore2 and nothing checked, timed the same way.
 
     .venv/bin/python bench/promote.py [--runs 7] [--megabytes 8]
 """
@@ -29,9 +35,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.parts import ImageBuilder, Registry, digest_of, push
+import httpcore2
+from tests.parts import ImageBuilder, Registry, digest_of, manifest_of, push
 
 from tidegate.registry import CredentialStore, ImageRef, RegistryClient
+from tidegate.registry.manifest_memory import MANIFESTS
+from tidegate.registry.manifests import references
 from tidegate.registry.sightings import SIGHTINGS
 
 
@@ -59,6 +68,63 @@ async def tidegate(source: str, destination: str) -> tuple[float, str]:
     async with RegistryClient(CredentialStore(None)) as client:
         result = await client.copy(ImageRef.parse(source), ImageRef.parse(destination))
     return time.perf_counter() - start, result.digest
+
+
+async def bare(source: str, destination: str, manifest: bytes, media_type: str) -> float:
+    """The fewest requests a cross-repository copy makes, with no client around them."""
+    src, dst = ImageRef.parse(source), ImageRef.parse(destination)
+    base = f"http://{src.registry}/v2"
+    blobs = references(manifest, media_type).blobs
+    start = time.perf_counter()
+    async with httpcore2.AsyncConnectionPool() as pool:
+        first = [
+            pool.request("HEAD", f"{base}/{dst.repository}/manifests/{dst.tag}"),
+            pool.request(
+                "HEAD",
+                f"{base}/{src.repository}/manifests/{src.digest}",
+                headers={"Accept": media_type},
+            ),
+        ]
+        first += [
+            pool.request(
+                "POST",
+                f"{base}/{dst.repository}/blobs/uploads/?mount={b.digest}&from={src.repository}",
+            )
+            for b in blobs
+        ]
+        answers = await asyncio.gather(*first)
+        assert [a.status for a in answers[2:]] == [201] * len(blobs)
+        put = await pool.request(
+            "PUT",
+            f"{base}/{dst.repository}/manifests/{dst.tag}",
+            headers={"Content-Type": media_type},
+            content=manifest,
+        )
+        assert put.status == 201
+    return time.perf_counter() - start
+
+
+def cold(source: str, digest: str, runs: int, tmp: Path) -> dict[str, float]:
+    """Copies into a registry started afresh each time: nothing to mount, every byte moves."""
+    theirs: list[float] = []
+    ours: list[float] = []
+    for i in range(runs):
+        for who, times in (("skopeo", theirs), ("tidegate", ours)):
+            fresh = Registry(port=5923, root=tmp / f"cold-{who}-{i}").start()
+            try:
+                SIGHTINGS.clear()
+                MANIFESTS.clear()
+                to = f"{fresh.host}/bench/app:v1"
+                if who == "skopeo":
+                    times.append(skopeo(source, to))
+                else:
+                    took, copied = asyncio.run(tidegate(source, to))
+                    times.append(took)
+                    assert copied == digest
+                assert digest_of(to) == digest
+            finally:
+                fresh.stop()
+    return summary(theirs, ours)
 
 
 def summary(theirs: list[float], ours: list[float]) -> dict[str, float]:
@@ -90,8 +156,9 @@ def main() -> None:
                 "cross_registry": lambda who, i: f"{two.host}/bench/{who}-{i}:v1",
             }
             results: dict[str, dict[str, float]] = {}
+            manifest, media_type = manifest_of(one.host, "bench/app", digest)
             for name, target in cases.items():
-                theirs, ours = [], []
+                theirs, ours, floor = [], [], []
                 for i in range(args.runs):
                     theirs.append(skopeo(source, target("skopeo", i)))
                     took, copied = asyncio.run(tidegate(source, target("tidegate", i)))
@@ -99,24 +166,18 @@ def main() -> None:
                     assert copied == digest
                     assert digest_of(target("skopeo", i)) == digest
                     assert digest_of(target("tidegate", i)) == digest
+                    if name == "cross_repository":
+                        floor.append(
+                            asyncio.run(bare(source, target("bare", i), manifest, media_type))
+                        )
+                        assert digest_of(target("bare", i)) == digest
                 results[name] = summary(theirs, ours)
-            theirs, ours = [], []
-            for i in range(args.runs):
-                for who, times in (("skopeo", theirs), ("tidegate", ours)):
-                    fresh = Registry(port=5923, root=tmp / f"cold-{who}-{i}").start()
-                    try:
-                        SIGHTINGS.clear()
-                        to = f"{fresh.host}/bench/app:v1"
-                        if who == "skopeo":
-                            times.append(skopeo(source, to))
-                        else:
-                            took, copied = asyncio.run(tidegate(source, to))
-                            times.append(took)
-                            assert copied == digest
-                        assert digest_of(to) == digest
-                    finally:
-                        fresh.stop()
-            results["cross_registry_cold"] = summary(theirs, ours)
+                if floor:
+                    results[name]["bare_ms"] = round(statistics.median(floor) * 1000, 1)
+                    results[name]["bare_ratio"] = round(
+                        statistics.median(floor) / statistics.median(theirs), 3
+                    )
+            results["cross_registry_cold"] = cold(source, digest, args.runs, tmp)
         finally:
             one.stop()
             two.stop()

@@ -17,13 +17,15 @@ import sqlalchemy as sa
 
 from tests.parts import Podman, ensure_containers_config, missing_tools
 from tests.support import Server, make_settings, start_server
+from tidegate.registry.manifest_memory import MANIFESTS
 from tidegate.registry.sightings import SIGHTINGS
 
 
 @pytest.fixture(autouse=True)
 def _fresh_blob_sightings() -> None:
-    """Each test starts knowing of no blob anywhere: test registries reuse their ports."""
+    """Each test starts knowing of no blob or manifest: test registries reuse their ports."""
     SIGHTINGS.clear()
+    MANIFESTS.clear()
 
 
 POSTGRES_URL = os.environ.get("TIDEGATE_TEST_POSTGRES_URL", "")

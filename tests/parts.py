@@ -126,6 +126,7 @@ class Registry:
             "version: 0.1",
             "log: {level: info, formatter: text}",
             "storage:",
+            "  cache: {blobdescriptor: inmemory}",  # as Debian's own config.yml has it
             f"  filesystem: {{rootdirectory: {self.root / 'data'}}}",
             "  delete: {enabled: true}",
             "http:",

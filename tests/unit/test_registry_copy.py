@@ -27,7 +27,9 @@ from tidegate.registry import (
 )
 from tidegate.registry import client as client_module
 from tidegate.registry.copying import CopyResult
-from tidegate.registry.errors import BlobNotFound
+from tidegate.registry.errors import BlobNotFound, ManifestNotFound
+from tidegate.registry.manifest_io import Manifest
+from tidegate.registry.manifest_memory import ManifestMemory
 from tidegate.registry.manifests import (
     DOCKER_SCHEMA1_SIGNED,
     OCI_INDEX,
@@ -501,8 +503,11 @@ async def test_cross_registry_copy_skips_what_is_there_and_repeats_as_a_no_op() 
         before = len(target.log)
         again = await client.copy(pinned, ref("dst.test/mirror/web:v1"))
     assert again == CopyResult(digest, OCI_MANIFEST)
-    # The tag already names the digest: nothing is checked blob by blob, nothing written.
-    assert target.calls()[before:] == ["HEAD /v2/mirror/web/manifests/v1"]
+    # The tag already names the digest: the blob checks made meanwhile find every blob
+    # there, and nothing is written.
+    later = target.calls()[before:]
+    assert "HEAD /v2/mirror/web/manifests/v1" in later
+    assert {c.split()[0] for c in later} == {"HEAD"}
 
 
 async def test_a_later_copy_into_the_registry_mounts_where_an_earlier_one_left_blobs() -> None:
@@ -550,6 +555,47 @@ async def test_a_source_failing_abandons_the_upload_opened_meanwhile() -> None:
             await client.copy(ref(f"src.test/acme/web@{digest}"), ref("dst.test/acme/web:v1"))
     assert not target.uploads  # opened alongside the download, then given up
     assert ("acme/web", "v1") not in target.manifests
+
+
+async def test_a_manifest_read_once_is_only_checked_for_on_the_next_copy() -> None:
+    registry = FakeRegistry()
+    digest = registry.add_image("acme/web", "v1", b"layer")
+    pinned = ref(f"registry.test/acme/web@{digest}")
+    async with make(registry, manifests=ManifestMemory()) as client:
+        await client.copy(pinned, ref("registry.test/acme/web:staging"))
+        before = len(registry.log)
+        await client.copy(pinned, ref("registry.test/acme/web:production"))
+    later = registry.calls()[before:]
+    assert f"GET /v2/acme/web/manifests/{digest}" not in later
+    assert f"HEAD /v2/acme/web/manifests/{digest}" in later  # still there?
+    assert (
+        registry.manifests[("acme/web", "production")][0]
+        == registry.manifests[("acme/web", digest)][0]
+    )
+
+
+async def test_a_manifest_gone_from_the_source_is_not_promoted_from_memory() -> None:
+    registry = FakeRegistry()
+    digest = registry.add_image("acme/web", "v1", b"layer")
+    pinned = ref(f"registry.test/acme/web@{digest}")
+    async with make(registry, manifests=ManifestMemory()) as client:
+        await client.copy(pinned, ref("registry.test/acme/web:staging"))
+        del registry.manifests[("acme/web", digest)]  # deleted: found vulnerable, say
+        with pytest.raises(ManifestNotFound, match="gone from the source"):
+            await client.copy(pinned, ref("registry.test/mirror/web:production"))
+    assert ("mirror/web", "production") not in registry.manifests
+
+
+def test_manifest_memory_is_bounded_by_bytes() -> None:
+    memory = ManifestMemory(max_bytes=10)
+    first = Manifest(b"123456", "m", sha(b"123456"))
+    second = Manifest(b"abcdef", "m", sha(b"abcdef"))
+    memory.keep(ref("Reg.test/a@" + first.digest), first)
+    assert memory.get(ref("reg.test/a@" + first.digest)) == first
+    assert memory.get(ref("reg.test/b@" + first.digest)) is None  # another repository
+    memory.keep(ref("reg.test/a@" + second.digest), second)  # 12 bytes > 10: first goes
+    assert memory.get(ref("reg.test/a@" + first.digest)) is None
+    assert memory.get(ref("reg.test/a@" + second.digest)) == second
 
 
 def test_blob_sightings_are_bounded_and_most_recent_first() -> None:

@@ -24,6 +24,7 @@ from tidegate.registry.copying import Copier, CopyResult
 from tidegate.registry.credentials import Credentials
 from tidegate.registry.errors import InvalidReference
 from tidegate.registry.manifest_io import Manifest, Resolved
+from tidegate.registry.manifest_memory import MANIFESTS, ManifestMemory
 from tidegate.registry.reference import ImageRef
 from tidegate.registry.referrers import Carried, Carrier
 from tidegate.registry.session import Session
@@ -54,7 +55,9 @@ class RegistryClient:
     write) of a blob transfer. Blobs up to `chunk_size` bytes are uploaded in one PUT,
     larger ones in PATCHes of `chunk_size`; a copy moves up to `concurrency` blobs at once.
     `sightings` remembers which repositories hold which blobs, so a later copy into the
-    same registry mounts instead of uploading (one memory per process by default).
+    same registry mounts instead of uploading; `manifests` keeps manifests read by
+    digest, so a later copy of the same image only checks that the source still has it
+    (one memory of each per process by default).
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class RegistryClient:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         concurrency: int = 4,
         sightings: BlobSightings = SIGHTINGS,
+        manifests: ManifestMemory = MANIFESTS,
     ) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
@@ -86,6 +90,7 @@ class RegistryClient:
         self._chunk_size = chunk_size
         self._concurrency = concurrency
         self._sightings = sightings
+        self._manifests = manifests
 
     # Manifests
 
@@ -189,6 +194,7 @@ class RegistryClient:
             concurrency=self._concurrency,
             on_progress=on_progress,
             sightings=self._sightings,
+            manifests=self._manifests,
         )
         return await copier.run()
 

@@ -28,8 +28,9 @@ from tidegate.registry.blobs import (
     start_upload,
     upload,
 )
-from tidegate.registry.errors import InvalidReference, RegistryProtocolError
+from tidegate.registry.errors import InvalidReference, ManifestNotFound, RegistryProtocolError
 from tidegate.registry.manifest_io import Manifest, get_manifest, manifest_digest, put_manifest
+from tidegate.registry.manifest_memory import MANIFESTS, ManifestMemory
 from tidegate.registry.manifests import Descriptor, ManifestFormatError, references
 from tidegate.registry.reference import ImageRef
 from tidegate.registry.session import Session, error
@@ -59,6 +60,7 @@ class _Tally:
     skipped: int = 0
     bytes: int = 0
     blobs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    children: list[asyncio.Future[None]] = field(default_factory=list)
 
 
 class Copier:
@@ -76,6 +78,7 @@ class Copier:
         concurrency: int,
         on_progress: Callable[[int], None] | None,
         sightings: BlobSightings = SIGHTINGS,
+        manifests: ManifestMemory = MANIFESTS,
     ) -> None:
         if not source.digest:
             raise InvalidReference(f"copy needs a source pinned to a digest, not {source}")
@@ -88,6 +91,7 @@ class Copier:
         self._manifest_slots = asyncio.Semaphore(max(1, concurrency))
         self._on_progress = on_progress
         self._sightings = sightings
+        self._manifests = manifests
         self._tally = _Tally()
 
     async def run(self) -> CopyResult:
@@ -106,12 +110,26 @@ class Copier:
         # and the blobs move as soon as that manifest is in, without waiting for the
         # answer: when the destination already has the digest, its repository holds
         # every blob, so the checks made meanwhile find them all and move nothing.
-        current = asyncio.ensure_future(manifest_digest(self._dst, target))
+        # A manifest known from an earlier read is not fetched again; whether the source
+        # still has it is asked instead, and the blobs (the slowest) go out first.
+        top = self._manifests.get(source)
         contents: asyncio.Future[None] | None = None
+        still: asyncio.Future[str | None] | None = None
+        current: asyncio.Future[str | None] | None = None
         try:
-            top = await get_manifest(self._src, source)  # the source's failure comes first
-            if not same_repository:
-                contents = asyncio.ensure_future(self._contents(top))
+            if top is not None and not same_repository:
+                contents = self._start(top)
+            current = asyncio.ensure_future(manifest_digest(self._dst, target))
+            if top is not None:
+                still = asyncio.ensure_future(manifest_digest(self._src, source))
+            else:
+                top = await get_manifest(self._src, source)  # the source's failure comes first
+                self._manifests.keep(source, top)
+                if not same_repository:
+                    contents = self._start(top)
+            if still is not None and await still is None:
+                gone = "manifest not found: gone from the source"
+                raise error(ManifestNotFound, source, gone, 404)
             if await current == top.digest:
                 return CopyResult(top.digest, top.media_type)
             if contents is not None:
@@ -119,9 +137,9 @@ class Copier:
             await put_manifest(self._dst, target, top.content, top.media_type)
             return self._result(top)
         finally:
-            pending: list[asyncio.Future[Any]] = [current, *self._tally.blobs.values()]
-            if contents is not None:
-                pending.append(contents)
+            pending: list[asyncio.Future[Any]] = [*self._tally.blobs.values()]
+            pending += self._tally.children
+            pending += [f for f in (current, contents, still) if f is not None]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -142,14 +160,21 @@ class Copier:
         async with self._manifest_slots:
             return await get_manifest(self._src, self._at(self._source, digest))
 
-    async def _contents(self, manifest: Manifest) -> None:
-        """Make the destination hold what `manifest` refers to."""
+    def _start(self, manifest: Manifest) -> asyncio.Future[None]:
+        """Start making the destination hold what `manifest` refers to: every child and
+        blob copy is under way when this returns (its requests go out next)."""
         try:
             refs = references(manifest.content, manifest.media_type)
         except ManifestFormatError as exc:
             where = self._at(self._source, manifest.digest)
             raise error(RegistryProtocolError, where, f"cannot copy: {exc}") from exc
-        await _all([self._child(d) for d in refs.manifests] + [self._blob(d) for d in refs.blobs])
+        children = [asyncio.ensure_future(self._child(d)) for d in refs.manifests]
+        self._tally.children += children  # cancelled with the copy, even if never awaited
+        return asyncio.ensure_future(_all(children + [self._blob(d) for d in refs.blobs]))
+
+    async def _contents(self, manifest: Manifest) -> None:
+        """Make the destination hold what `manifest` refers to."""
+        await self._start(manifest)
 
     async def _child(self, child: Descriptor) -> None:
         present, manifest = await _in_order(self._present(child.digest), self._get(child.digest))
