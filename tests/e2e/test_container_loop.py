@@ -415,7 +415,7 @@ jobs:
     assert repeat["status"] == "succeeded"
     assert {p["outcome"] for p in repeat["promotions"]} == {"unchanged"}
 
-    # `if_exists: fail` protects production from another digest.
+    # `if_exists: skip` leaves production to another digest; `fail` refuses to move it.
     write_workflow(
         server.settings,
         "release",
@@ -425,6 +425,7 @@ on: {image: {repositories: ["demo/*"], tags: ["v*"]}}
 jobs:
   promote:
     steps:
+      - promote: {to: ["demo/app:production"], if_exists: skip}
       - promote: {to: ["demo/app:production"], if_exists: fail}
 """,
     )
@@ -432,6 +433,8 @@ jobs:
     newest = next(r for r in runs_for(server, 3) if r["id"] not in (run_id, again))
     refused = server.wait_run(str(newest["id"]), timeout=120)
     assert refused["status"] == "failed"
-    (step,) = [s for s in refused["steps"] if s["job_id"] == "promote"]
+    skipped, step = [s for s in refused["steps"] if s["job_id"] == "promote"]
+    assert skipped["status"] == "succeeded"
+    assert [p["outcome"] for p in refused["promotions"]] == ["skipped"]
     assert "already exists" in step["error"] and "if_exists is fail" in step["error"]
     assert digest_of(f"{registry.host}/demo/app:production") == digest != other

@@ -598,6 +598,27 @@ def test_manifest_memory_is_bounded_by_bytes() -> None:
     assert memory.get(ref("reg.test/a@" + second.digest)) == second
 
 
+async def test_keep_existing_moves_nothing_onto_a_tag_that_names_another_image() -> None:
+    source, target = FakeRegistry("src.test"), FakeRegistry("dst.test")
+    digest = source.add_image("acme/web", "v1", b"new app")
+    other = target.add_image("acme/web", "production", b"old app")
+    before = len(target.log)
+    async with make(Hosts(source, target)) as client:
+        kept = await client.copy(
+            ref(f"src.test/acme/web@{digest}"),
+            ref("dst.test/acme/web:production"),
+            keep_existing=True,
+        )
+        assert (kept.digest, kept.previous) == (digest, other)
+        # The tag is asked first: no blob is looked at, nothing is written.
+        assert target.calls()[before:] == ["HEAD /v2/acme/web/manifests/production"]
+        moved = await client.copy(
+            ref(f"src.test/acme/web@{digest}"), ref("dst.test/acme/web:production")
+        )
+    assert (moved.previous, moved.uploaded, moved.skipped) == (other, 1, 1)  # same config
+    assert target.manifests[("acme/web", "production")] == source.manifests[("acme/web", "v1")]
+
+
 def test_blob_sightings_are_bounded_and_most_recent_first() -> None:
     seen = BlobSightings(max_blobs=2)
     seen.seen("Reg.test", "a", "sha256:1")

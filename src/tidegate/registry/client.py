@@ -168,6 +168,7 @@ class RegistryClient:
         all_platforms: bool = True,
         on_progress: Callable[[int], None] | None = None,
         destination_client: RegistryClient | None = None,
+        keep_existing: bool = False,
     ) -> CopyResult:
         """Copy the image `source` (pinned to a digest) to `destination` (a tag; or
         `repository@digest`, which writes no tag), its digest preserved: a retag within a
@@ -181,7 +182,8 @@ class RegistryClient:
         keeps the digest that was tested and approved.
 
         `on_progress(n)` is called with the blob bytes sent since its last call; a failed
-        attempt that is retried is taken back with a negative `n`.
+        attempt that is retried is taken back with a negative `n`. `keep_existing`: a
+        tag naming another digest is left alone, and nothing is copied (see `previous`).
         """
         del all_platforms  # accepted for callers that expose the choice; see above
         target = destination_client or self
@@ -195,6 +197,7 @@ class RegistryClient:
             on_progress=on_progress,
             sightings=self._sightings,
             manifests=self._manifests,
+            keep_existing=keep_existing,
         )
         return await copier.run()
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from tidegate.registry.blobs import (
@@ -43,7 +43,9 @@ B = TypeVar("B")
 @dataclass(frozen=True)
 class CopyResult:
     """What a copy did: the digest now under the destination tag, its media type, and
-    how many blobs were mounted, uploaded (`bytes` in all), or skipped as present."""
+    how many blobs were mounted, uploaded (`bytes` in all), or skipped as present.
+    `previous` is what the tag named before (None: nothing); a copy told to keep an
+    existing tag leaves it naming `previous`, and then `digest` is the source's."""
 
     digest: str
     media_type: str
@@ -51,6 +53,7 @@ class CopyResult:
     uploaded: int = 0
     skipped: int = 0
     bytes: int = 0
+    previous: str | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Copier:
         on_progress: Callable[[int], None] | None,
         sightings: BlobSightings = SIGHTINGS,
         manifests: ManifestMemory = MANIFESTS,
+        keep_existing: bool = False,
     ) -> None:
         if not source.digest:
             raise InvalidReference(f"copy needs a source pinned to a digest, not {source}")
@@ -92,6 +96,7 @@ class Copier:
         self._on_progress = on_progress
         self._sightings = sightings
         self._manifests = manifests
+        self._keep_existing = keep_existing
         self._tally = _Tally()
 
     async def run(self) -> CopyResult:
@@ -116,8 +121,10 @@ class Copier:
         contents: asyncio.Future[None] | None = None
         still: asyncio.Future[str | None] | None = None
         current: asyncio.Future[str | None] | None = None
+        # To keep a tag that names something else, nothing moves before it is known.
+        eager = not (same_repository or self._keep_existing)
         try:
-            if top is not None and not same_repository:
+            if top is not None and eager:
                 contents = self._start(top)
             current = asyncio.ensure_future(manifest_digest(self._dst, target))
             if top is not None:
@@ -125,17 +132,20 @@ class Copier:
             else:
                 top = await get_manifest(self._src, source)  # the source's failure comes first
                 self._manifests.keep(source, top)
-                if not same_repository:
+                if eager:
                     contents = self._start(top)
             if still is not None and await still is None:
                 gone = "manifest not found: gone from the source"
                 raise error(ManifestNotFound, source, gone, 404)
-            if await current == top.digest:
-                return CopyResult(top.digest, top.media_type)
+            previous = await current
+            if previous == top.digest or (previous and self._keep_existing):
+                return CopyResult(top.digest, top.media_type, previous=previous)
+            if contents is None and not same_repository:
+                contents = self._start(top)
             if contents is not None:
                 await contents
             await put_manifest(self._dst, target, top.content, top.media_type)
-            return self._result(top)
+            return replace(self._result(top), previous=previous)
         finally:
             pending: list[asyncio.Future[Any]] = [*self._tally.blobs.values()]
             pending += self._tally.children

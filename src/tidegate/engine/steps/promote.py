@@ -109,20 +109,22 @@ class PromoteStep:
     async def _one(
         self, ctx: StepContext, source: ImageRef, target: ImageRef, if_exists: str
     ) -> str:
+        # One look at the tag, inside the copy: with `overwrite` it goes alongside the
+        # copy's first requests; `skip` and `fail` have the copy wait for it.
         async with ctx.runtime.registry_client() as client:
-            current = await client.exists(target)
-            if current == source.digest:
-                # Already there: a repeat after a crash changes nothing.
-                await ctx.info(f"{target} already has {source.digest}")
-                return "unchanged"
-            if current and if_exists == "skip":
-                await ctx.info(f"{target} exists ({current}); if_exists: skip")
-                return "skipped"
-            if current and if_exists == "fail":
-                raise StepFailed(
-                    f"{target} already exists ({current}) and if_exists is fail: not moving it"
-                )
-            result = await client.copy(source, target)
+            result = await client.copy(source, target, keep_existing=if_exists != "overwrite")
+        current = result.previous
+        if current == source.digest:
+            # Already there: a repeat after a crash changes nothing.
+            await ctx.info(f"{target} already has {source.digest}")
+            return "unchanged"
+        if current and if_exists == "skip":
+            await ctx.info(f"{target} exists ({current}); if_exists: skip")
+            return "skipped"
+        if current and if_exists == "fail":
+            raise StepFailed(
+                f"{target} already exists ({current}) and if_exists is fail: not moving it"
+            )
         await ctx.info(
             f"promoted {source} → {target} ({result.mounted} blobs mounted, "
             f"{result.uploaded} copied, {result.skipped} already there, {result.bytes} bytes)"
