@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Collection
 
@@ -30,6 +31,7 @@ def hostname(registry: str) -> str:
     return registry.rpartition(":")[0] if registry.count(":") == 1 else registry
 
 
+@functools.lru_cache(maxsize=1024)  # asked for every request; parsing an address adds up
 def is_loopback(host: str) -> bool:
     """localhost, 127.0.0.0/8 or ::1 (`host` may carry a port)."""
     name = hostname(host).lower().rstrip(".")
