@@ -15,7 +15,7 @@ Tidegate's memory cleared, so every byte moves.
 
 `bare` is the floor under any client here: the requests a cross-repository copy cannot
 do without (HEAD the tag and the source, a mount per blob, then the manifest PUT),
-sent with bare httpcore2 and nothing checked, timed the same way.
+sent with bare httpcore2 (on the same asyncio network layer) and nothing checked.
 
     .venv/bin/python bench/promote.py [--runs 7] [--megabytes 8]
 """
@@ -41,6 +41,7 @@ from tests.parts import ImageBuilder, Registry, digest_of, manifest_of, push
 from tidegate.registry import CredentialStore, ImageRef, RegistryClient
 from tidegate.registry.manifest_memory import MANIFESTS
 from tidegate.registry.manifests import references
+from tidegate.registry.network import AsyncioBackend
 from tidegate.registry.sightings import SIGHTINGS
 
 
@@ -76,7 +77,7 @@ async def bare(source: str, destination: str, manifest: bytes, media_type: str) 
     base = f"http://{src.registry}/v2"
     blobs = references(manifest, media_type).blobs
     start = time.perf_counter()
-    async with httpcore2.AsyncConnectionPool() as pool:
+    async with httpcore2.AsyncConnectionPool(network_backend=AsyncioBackend()) as pool:
         first = [
             pool.request("HEAD", f"{base}/{dst.repository}/manifests/{dst.tag}"),
             pool.request(

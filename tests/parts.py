@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import ipaddress
 import json
 import re
 import secrets
@@ -36,6 +37,40 @@ try:  # optional: only the token-auth registry needs it (TokenIssuer.available()
     from cryptography.x509.oid import NameOID
 except ImportError:  # pragma: no cover
     x509 = None  # type: ignore[assignment]
+
+
+def self_signed(directory: Path, ip: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A certificate for `ip` signed by its own key (its own trust anchor), and the key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
 
 TEST_REGISTRY_PORTS = (5901, 5902, 5903, 5904)
 REGISTRIES_CONF = Path("/etc/containers/registries.conf.d/tidegate-test.conf")
@@ -114,6 +149,7 @@ class Registry:
     root: Path
     notify_url: str = ""
     htpasswd: Path | None = None
+    tls: tuple[Path, Path] | None = None  # certificate and key: serve https
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
@@ -132,6 +168,8 @@ class Registry:
             "http:",
             f"  addr: {self.host}",
         ]
+        if self.tls:
+            lines += [f"  tls: {{certificate: {self.tls[0]}, key: {self.tls[1]}}}"]
         if self.htpasswd:
             lines += ["auth:", f"  htpasswd: {{realm: tidegate-test, path: {self.htpasswd}}}"]
         if self.notify_url:

@@ -35,6 +35,7 @@ from tidegate.registry.errors import (
 )
 from tidegate.registry.hosts import hostname, is_loopback, scheme_for
 from tidegate.registry.manifests import ACCEPT, MAX_MANIFEST_BYTES
+from tidegate.registry.network import AsyncioTransport
 from tidegate.registry.reference import ImageRef
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class Session:
             timeout=timeout,
             follow_redirects=False,
             headers={"User-Agent": f"tidegate/{__version__}", "Accept": ACCEPT},
-            transport=transport,
+            transport=transport or AsyncioTransport(tls_context()),
             verify=tls_context(),
         )
 
