@@ -2,8 +2,9 @@
 
 The same image (busybox plus several MB of random data) is promoted N times each way
 by skopeo (Debian's) and by Tidegate's registry client, in this process, against local
-Debian registries; every destination repository is fresh. Prints the medians in
-milliseconds and the ratios, and checks every digest equals the source's.
+Debian registries; every destination repository is fresh, and the tools take turns
+going first. Prints the medians in milliseconds and the ratios, and checks every digest
+equals the source's.
 Targets: at most 0.3 of skopeo for retag and cross-repository, 1.0 for cross-registry.
 
 Both tools remember where they put blobs (skopeo in its blob-info cache, Tidegate in
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -105,12 +107,45 @@ async def bare(source: str, destination: str, manifest: bytes, media_type: str) 
     return time.perf_counter() - start
 
 
+def compare(
+    source: str,
+    digest: str,
+    target: Callable[[str, int], str],
+    runs: int,
+    floor: tuple[bytes, str] | None,
+) -> dict[str, list[float]]:
+    """Each tool's times for `runs` copies of `source` to `target(tool, i)`; with `floor`
+    (the manifest and its media type) the bare requests too."""
+    tools: dict[str, Callable[[str], float]] = {
+        "skopeo": lambda to: skopeo(source, to),
+        "tidegate": lambda to: _tidegate_copy(source, to, digest),
+    }
+    if floor is not None:
+        tools["bare"] = lambda to: asyncio.run(bare(source, to, *floor))
+    times: dict[str, list[float]] = {who: [] for who in tools}
+    for i in range(runs):
+        # Each tool takes each place in turn: whoever follows skopeo finds the registry
+        # still busy with it, and no tool should always be the one.
+        order = list(tools)
+        for who in order[i % len(order) :] + order[: i % len(order)]:
+            times[who].append(tools[who](target(who, i)))
+            assert digest_of(target(who, i)) == digest
+    return times
+
+
+def _tidegate_copy(source: str, destination: str, digest: str) -> float:
+    took, copied = asyncio.run(tidegate(source, destination))
+    assert copied == digest
+    return took
+
+
 def cold(source: str, digest: str, runs: int, tmp: Path) -> dict[str, float]:
     """Copies into a registry started afresh each time: nothing to mount, every byte moves."""
     theirs: list[float] = []
     ours: list[float] = []
     for i in range(runs):
-        for who, times in (("skopeo", theirs), ("tidegate", ours)):
+        pairs = [("skopeo", theirs), ("tidegate", ours)]
+        for who, times in pairs if i % 2 == 0 else pairs[::-1]:  # each goes first in turn
             fresh = Registry(port=5923, root=tmp / f"cold-{who}-{i}").start()
             try:
                 SIGHTINGS.clear()
@@ -159,25 +194,13 @@ def main() -> None:
             results: dict[str, dict[str, float]] = {}
             manifest, media_type = manifest_of(one.host, "bench/app", digest)
             for name, target in cases.items():
-                theirs, ours, floor = [], [], []
-                for i in range(args.runs):
-                    theirs.append(skopeo(source, target("skopeo", i)))
-                    took, copied = asyncio.run(tidegate(source, target("tidegate", i)))
-                    ours.append(took)
-                    assert copied == digest
-                    assert digest_of(target("skopeo", i)) == digest
-                    assert digest_of(target("tidegate", i)) == digest
-                    if name == "cross_repository":
-                        floor.append(
-                            asyncio.run(bare(source, target("bare", i), manifest, media_type))
-                        )
-                        assert digest_of(target("bare", i)) == digest
-                results[name] = summary(theirs, ours)
-                if floor:
-                    results[name]["bare_ms"] = round(statistics.median(floor) * 1000, 1)
-                    results[name]["bare_ratio"] = round(
-                        statistics.median(floor) / statistics.median(theirs), 3
-                    )
+                floor = (manifest, media_type) if name == "cross_repository" else None
+                times = compare(source, digest, target, args.runs, floor)
+                results[name] = summary(times["skopeo"], times["tidegate"])
+                if times.get("bare"):
+                    least, base = (statistics.median(times[w]) for w in ("bare", "skopeo"))
+                    results[name]["bare_ms"] = round(least * 1000, 1)
+                    results[name]["bare_ratio"] = round(least / base, 3)
             results["cross_registry_cold"] = cold(source, digest, args.runs, tmp)
         finally:
             one.stop()
