@@ -33,8 +33,9 @@ def credentials_path(settings: Settings) -> Path:
 def bootstrap(settings: Settings, db: Database) -> FirstRun | None:
     """Create the first hooks and admin token on an empty database; None otherwise."""
     with db.session() as session:
+        # Ever had any, revoked or not: revoking every token must not mint a new admin.
         if credentials.list_hooks(session, include_revoked=True) or credentials.list_api_tokens(
-            session
+            session, include_revoked=True
         ):
             return None
         first = FirstRun(admin_token=new_token("tga_"))

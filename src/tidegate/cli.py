@@ -237,8 +237,32 @@ def token_create(
     db = local_db(settings())
     token = new_token("tga_")
     with db.session() as session:
-        credentials.create_api_token(session, user, role, token)
+        row = credentials.create_api_token(session, user, role, token)
     out.print(token, highlight=False)
+    err.print(f"token {row.id} created for {user} ({role}); it is shown only now.")
+
+
+@token_app.command("list")
+def token_list(as_json: JsonFlag = False) -> None:
+    """List live API tokens (who and which role; never the tokens themselves)."""
+    db = local_db(settings())
+    with db.session() as session:
+        rows = [
+            {"id": t.id, "user": t.user, "role": t.role, "created_at": t.created_at.isoformat()}
+            for t in credentials.list_api_tokens(session)
+        ]
+    print_json(rows) if as_json else table(rows, ["id", "user", "role", "created_at"])
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    """Revoke an API token: requests bearing it get 401 from now on."""
+    db = local_db(settings())
+    with db.session() as session:
+        row = credentials.revoke_api_token(session, token_id)
+    if row is None:
+        raise fail(f"token {token_id} does not exist")
+    out.print(f"token {token_id} revoked")
 
 
 # --- reading --------------------------------------------------------------------

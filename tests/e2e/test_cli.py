@@ -111,6 +111,20 @@ def test_hook_and_token_commands(serve: ServeProcess) -> None:
     result = runner.invoke(app, ["token", "create", "x", "--role", "king"], env=env)
     assert result.exit_code == 2
 
+    # A leaked token is listed (never shown again) and revoked: from then on, 401.
+    code, out, _ = cli(serve, "token", "list", "--json")
+    listed = json.loads(out)
+    (vera,) = [t for t in listed if t["user"] == "vera"]
+    assert vera["role"] == "viewer" and viewer not in out
+    code, out, _ = cli(serve, "token", "revoke", vera["id"])
+    assert code == 0 and "revoked" in out
+    result = runner.invoke(app, ["runs", "--json"], env=env)
+    assert result.exit_code == 1 and "401" in result.stderr + result.stdout
+    code, out, _ = cli(serve, "token", "list", "--json")
+    assert vera["id"] not in out
+    code, _, err = cli(serve, "token", "revoke", "tk_nope")
+    assert code == 1 and "does not exist" in err
+
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     env = serve_env(tmp_path)

@@ -61,9 +61,16 @@ def find_api_token(session: Session, token: str) -> ApiToken | None:
     return row if verify(token, row.token_hash) else None
 
 
-def list_api_tokens(session: Session) -> list[ApiToken]:
-    return list(
-        session.scalars(
-            select(ApiToken).where(ApiToken.revoked_at.is_(None)).order_by(ApiToken.created_at)
-        )
-    )
+def list_api_tokens(session: Session, include_revoked: bool = False) -> list[ApiToken]:
+    query = select(ApiToken).order_by(ApiToken.created_at)
+    if not include_revoked:
+        query = query.where(ApiToken.revoked_at.is_(None))
+    return list(session.scalars(query))
+
+
+def revoke_api_token(session: Session, token_id: str) -> ApiToken | None:
+    """Revoke an API token: requests bearing it get 401 from now on."""
+    row = session.get(ApiToken, token_id)
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
