@@ -26,6 +26,7 @@ from tidegate.store.migrate import upgrade
 from tidegate.store.runs import runs_with_status
 from tidegate.web import errors
 from tidegate.web.api import approvals, events, hooks, hooks_intake, ops, runs, workflows
+from tidegate.web.metrics import metrics_registry
 from tidegate.web.state import AppState
 from tidegate.workflows import WorkflowDirectory
 
@@ -73,7 +74,11 @@ def build_state(settings: Settings) -> AppState:
         ),
     )
     return AppState(
-        settings=settings, db=db, runtime=runtime, workflows=WorkflowDirectory(settings.workflows)
+        settings=settings,
+        db=db,
+        runtime=runtime,
+        workflows=WorkflowDirectory(settings.workflows),
+        metrics=metrics_registry(db),
     )
 
 

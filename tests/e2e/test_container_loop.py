@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import bcrypt
+import httpx2
 import pytest
 
 from tests.parts import ImageBuilder, Podman, Registry, digest_of, push
@@ -438,3 +439,8 @@ jobs:
     assert [p["outcome"] for p in refused["promotions"]] == ["skipped"]
     assert "already exists" in step["error"] and "if_exists is fail" in step["error"]
     assert digest_of(f"{registry.host}/demo/app:production") == digest != other
+
+    # /metrics counts the promotions by outcome: 2 promoted, 2 unchanged, 1 skipped.
+    metrics = httpx2.get(f"{server.url}/metrics").text
+    for outcome, count in (("promoted", 2), ("unchanged", 2), ("skipped", 1)):
+        assert f'tidegate_promotions_total{{outcome="{outcome}"}} {count}.0' in metrics

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
+from prometheus_client import CollectorRegistry
 
 from tidegate.config import Settings
 from tidegate.engine.runtime import Runtime
@@ -18,6 +19,7 @@ class AppState:
     db: Database
     runtime: Runtime
     workflows: WorkflowDirectory
+    metrics: CollectorRegistry
     engine_running: bool = False
 
 

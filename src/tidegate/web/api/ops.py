@@ -44,5 +44,7 @@ async def readyz(response: Response, state: Annotated[AppState, Depends(app_stat
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(state: Annotated[AppState, Depends(app_state)]) -> Response:
+    """Prometheus text: process metrics and Tidegate's, counted from the database."""
+    body = await asyncio.to_thread(generate_latest, state.metrics)  # queries: off the loop
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
