@@ -1,6 +1,7 @@
 """Copying an image by digest to another tag, repository or registry, digest preserved.
 
-What moves, for each manifest the destination does not hold yet (HEAD by digest):
+What moves, for each manifest the destination lacks (the image: the destination tag is
+asked; a child of an index: its digest is):
 
     same repository     nothing: the manifest is PUT under the new tag (a retag)
     same registry       each blob mounted from the source repository, else streamed
@@ -11,6 +12,8 @@ What moves, for each manifest the destination does not hold yet (HEAD by digest)
 An index (manifest list) brings every child manifest first, by digest, then its own exact
 bytes, so its digest is the source's. A tag that already names the digest is left alone:
 a repeated copy, after a crash or not, moves nothing again and fires no push webhook.
+A manifest read before (`manifest_memory`) is not read again; the source is only asked
+whether it still has it, and nothing is written if it does not.
 """
 
 from __future__ import annotations
