@@ -58,6 +58,19 @@ jobs:
     eventually(lambda: server.run(statuses["gate"])["status"] == "waiting")
 
     after = scrape(server)
+
+    # Durations, kept by the process that ran them (and by this test process across
+    # servers): the difference since the first scrape.
+    def grown(name: str, labels: dict[str, str]) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    step = {"kind": "run", "status": "failed"}
+    assert grown("tidegate_step_duration_seconds_count", step) == 1
+    assert grown("tidegate_step_duration_seconds_bucket", {**step, "le": "+Inf"}) == 1
+    checks = {"workflow": "checks", "status": "failed"}
+    assert grown("tidegate_run_duration_seconds_count", checks) == 1
+    assert 0 < grown("tidegate_run_duration_seconds_sum", checks) < 60
     assert after[("tidegate_events_total", (("source", "dockerhub"),))] == 1
     failed = ("tidegate_runs_finished_total", (("status", "failed"), ("workflow", "checks")))
     assert after[failed] == 1

@@ -14,6 +14,7 @@ from tidegate.engine.stepctx import expr_context
 from tidegate.engine.wakeups import run_key
 from tidegate.errors import ExpressionError
 from tidegate.store import runs as store_runs
+from tidegate.telemetry import RUN_SECONDS
 from tidegate.workflows import compile_condition
 
 JOB_FINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out", "skipped"})
@@ -142,9 +143,13 @@ def conclude(run_id: str, job_statuses: dict[str, str]) -> dict[str, Any]:
 def finish_run(run_id: str, status: str, engine_error: bool, error: str) -> str:
     runtime = get_runtime()
     with runtime.db.session() as session:
-        store_runs.set_run_status(
+        ended = store_runs.set_run_status(
             session, run_id, status, error=error or None, engine_error=engine_error
         )
+        run = store_runs.get_run(session, run_id) if ended else None
+        if run is not None and run.finished_at is not None:
+            took = (run.finished_at - run.created_at).total_seconds()
+            RUN_SECONDS.labels(run.workflow_name, status).observe(max(took, 0.0))
     with runtime.lock:
         runtime.cancelled.discard(run_id)
     return status

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import traceback
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,7 @@ from tidegate.engine.stepctx import expr_context, make_step_context
 from tidegate.engine.steps import STEP_KINDS
 from tidegate.errors import ExpressionError, StepFailed
 from tidegate.store import runs as store_runs
+from tidegate.telemetry import STEP_SECONDS
 from tidegate.workflows import Step, compile_condition
 
 CANCEL_POLL_SECONDS = 0.5
@@ -118,6 +120,7 @@ async def execute_step(
     await asyncio.to_thread(
         record, "running", attempts=attempt, started_at=datetime.now(UTC), error=""
     )
+    began = time.monotonic()
 
     cancel = asyncio.Event()
 
@@ -182,4 +185,5 @@ async def execute_step(
         exit_code=notes.get("exit_code"),
         finished_at=datetime.now(UTC),
     )
+    STEP_SECONDS.labels(step.kind, status).observe(time.monotonic() - began)
     return status

@@ -79,8 +79,8 @@ def set_run_status(
     *,
     error: str | None = None,
     engine_error: bool = False,
-) -> None:
-    """Move a run to `status`; a final status is never left again."""
+) -> bool:
+    """Move a run to `status`; a final status is never left again. Whether it moved."""
     values: dict[str, object] = {"status": status}
     now = utcnow()
     if status == "running":
@@ -91,9 +91,10 @@ def set_run_status(
         values["error"] = error
     if engine_error:
         values["engine_error"] = True
-    session.execute(
+    moved = session.execute(
         update(Run).where(Run.id == run_id, Run.status.not_in(list(FINAL))).values(**values)
     )
+    return bool(moved.rowcount)  # type: ignore[attr-defined]
 
 
 def mark_engine_error(session: Session, run_id: str, error: str) -> None:

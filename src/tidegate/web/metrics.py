@@ -1,6 +1,7 @@
-"""`/metrics`: the Prometheus client's process metrics, and Tidegate's own, counted from
-the database at each scrape (`store/stats.py`), so every process reports the whole
-installation's figures and they survive restarts."""
+"""`/metrics`: the Prometheus client's process metrics, and Tidegate's own: counts read
+from the database at each scrape (`store/stats.py`), so every process reports the whole
+installation's figures and they survive restarts; and the durations this process's
+engine observed (`telemetry.py`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from prometheus_client.registry import Collector
 
 from tidegate.store.db import Database
 from tidegate.store.stats import Counts, counts
+from tidegate.telemetry import RUN_SECONDS, STEP_SECONDS
 
 
 class TidegateCollector(Collector):
@@ -93,4 +95,6 @@ def metrics_registry(db: Database) -> CollectorRegistry:
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
     registry.register(TidegateCollector(db))
+    for histogram in (STEP_SECONDS, RUN_SECONDS):  # observed by this process's engine
+        registry.register(histogram)
     return registry
