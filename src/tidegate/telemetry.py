@@ -24,3 +24,11 @@ RUN_SECONDS = Histogram(
     buckets=(1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600),
     registry=None,
 )
+
+APPROVAL_SECONDS = Histogram(
+    "tidegate_approval_wait_seconds",
+    "How long approvals stayed open, by outcome (approved, rejected, timed_out, cancelled).",
+    ["outcome"],
+    buckets=(60, 300, 900, 3600, 4 * 3600, 24 * 3600, 3 * 24 * 3600, 7 * 24 * 3600),
+    registry=None,
+)

@@ -86,6 +86,8 @@ jobs:
     assert server.wait_run(statuses["gate"])["status"] == "succeeded"
     final = scrape(server)
     assert final[("tidegate_approvals_pending", ())] == 0
+    approved = ("tidegate_approval_wait_seconds_count", (("outcome", "approved"),))
+    assert final[approved] - before.get(approved, 0) == 1
     assert ("tidegate_runs_active", (("status", "waiting"), ("workflow", "gate"))) not in final
     assert (
         final[("tidegate_runs_finished_total", (("status", "succeeded"), ("workflow", "gate")))]

@@ -23,6 +23,7 @@ from tidegate.errors import Conflict, Forbidden, NotFound
 from tidegate.store import approvals as store
 from tidegate.store import runs as store_runs
 from tidegate.store.models import Approval
+from tidegate.telemetry import APPROVAL_SECONDS
 from tidegate.workflows import compile_template
 
 
@@ -128,6 +129,9 @@ def settle(run_id: str, job_id: str, approval_id: str) -> str:
         row = store.get_approval(session, approval_id)
         outcome = row.status if row is not None else "rejected"
         status = {"approved": "succeeded", "cancelled": "cancelled"}.get(outcome, "failed")
+        if row is not None and row.decided_at is not None:
+            waited = (row.decided_at - row.created_at).total_seconds()
+            APPROVAL_SECONDS.labels(outcome).observe(max(waited, 0.0))
         if not store.pending_for_run(session, run_id):
             store_runs.set_run_status(session, run_id, "running")
     return status

@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 
 from tidegate.store.db import Database
 from tidegate.store.stats import Counts, counts
-from tidegate.telemetry import RUN_SECONDS, STEP_SECONDS
+from tidegate.telemetry import APPROVAL_SECONDS, RUN_SECONDS, STEP_SECONDS
 
 
 class TidegateCollector(Collector):
@@ -95,6 +95,7 @@ def metrics_registry(db: Database) -> CollectorRegistry:
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
     registry.register(TidegateCollector(db))
-    for histogram in (STEP_SECONDS, RUN_SECONDS):  # observed by this process's engine
+    # Observed by this process's engine.
+    for histogram in (STEP_SECONDS, RUN_SECONDS, APPROVAL_SECONDS):
         registry.register(histogram)
     return registry
