@@ -7,6 +7,8 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from tidegate import handpromote
 from tidegate.apiclient import ApiClient, ApiError
@@ -185,6 +188,26 @@ def schema() -> None:
 # --- hooks and tokens (on the database: they bootstrap access) --------------------
 
 
+def listing(rows_of: Callable[[Session], Sequence[Any]], columns: list[str], as_json: bool) -> None:
+    """Rows read from the database, shown by `columns` (times as ISO 8601)."""
+    with local_db(settings()).session() as session:
+        rows = [{c: _shown(getattr(row, c)) for c in columns} for row in rows_of(session)]
+    print_json(rows) if as_json else table(rows, columns)
+
+
+def revoke(what: str, row_id: str, revoking: Callable[[Session, str], object | None]) -> None:
+    """Revoke hook or token `row_id` in the database; a clear error if there is none."""
+    with local_db(settings()).session() as session:
+        row = revoking(session, row_id)
+    if row is None:
+        raise fail(f"{what} {row_id} does not exist")
+    out.print(f"{what} {row_id} revoked")
+
+
+def _shown(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
 @hook_app.command("create")
 def hook_create(
     source: Annotated[str, typer.Argument(help=f"One of: {', '.join(sorted(SOURCES))}")],
@@ -205,24 +228,13 @@ def hook_create(
 @hook_app.command("list")
 def hook_list(as_json: JsonFlag = False) -> None:
     """List live webhook endpoints."""
-    db = local_db(settings())
-    with db.session() as session:
-        rows = [
-            {"id": h.id, "source": h.source, "name": h.name, "created_at": h.created_at.isoformat()}
-            for h in credentials.list_hooks(session)
-        ]
-    print_json(rows) if as_json else table(rows, ["id", "source", "name", "created_at"])
+    listing(credentials.list_hooks, ["id", "source", "name", "created_at"], as_json)
 
 
 @hook_app.command("revoke")
 def hook_revoke(hook_id: str) -> None:
     """Revoke a webhook endpoint: its URL answers 404 from now on."""
-    db = local_db(settings())
-    with db.session() as session:
-        row = credentials.revoke_hook(session, hook_id)
-    if row is None:
-        raise fail(f"hook {hook_id} does not exist")
-    out.print(f"hook {hook_id} revoked")
+    revoke("hook", hook_id, credentials.revoke_hook)
 
 
 @token_app.command("create")
@@ -245,24 +257,13 @@ def token_create(
 @token_app.command("list")
 def token_list(as_json: JsonFlag = False) -> None:
     """List live API tokens (who and which role; never the tokens themselves)."""
-    db = local_db(settings())
-    with db.session() as session:
-        rows = [
-            {"id": t.id, "user": t.user, "role": t.role, "created_at": t.created_at.isoformat()}
-            for t in credentials.list_api_tokens(session)
-        ]
-    print_json(rows) if as_json else table(rows, ["id", "user", "role", "created_at"])
+    listing(credentials.list_api_tokens, ["id", "user", "role", "created_at"], as_json)
 
 
 @token_app.command("revoke")
 def token_revoke(token_id: str) -> None:
     """Revoke an API token: requests bearing it get 401 from now on."""
-    db = local_db(settings())
-    with db.session() as session:
-        row = credentials.revoke_api_token(session, token_id)
-    if row is None:
-        raise fail(f"token {token_id} does not exist")
-    out.print(f"token {token_id} revoked")
+    revoke("token", token_id, credentials.revoke_api_token)
 
 
 # --- reading --------------------------------------------------------------------

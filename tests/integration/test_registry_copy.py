@@ -102,6 +102,15 @@ def blob_digests(host: str, repository: str, digest: str) -> set[str]:
     return {b.digest for b in references(body, media_type).blobs}
 
 
+def mounts(registry: Registry) -> list[str]:
+    """Our mount requests as the registry answered them: `<status> <from repository>`."""
+    return [
+        f"{r.status} {r.query['from'][0]}"
+        for r in registry_requests(registry, OURS)
+        if r.method == "POST" and "mount" in r.query
+    ]
+
+
 def uploads(registry: Registry) -> list[str]:
     """Our requests that sent blob bytes: PATCHes, and PUTs that close an upload."""
     return [
@@ -150,14 +159,8 @@ async def test_cross_repository_copy_mounts_every_blob(source: Registry, small_i
         assert await client.exists(ImageRef.parse(f"{source.host}/acme/prod:v1")) == digest
     assert (result.mounted, result.uploaded, result.skipped, result.bytes) == (blobs, 0, 0, 0)
 
-    def mounts() -> list[str]:
-        return [
-            f"{r.status} {r.query['from'][0]}"
-            for r in registry_requests(source, OURS)
-            if r.method == "POST" and "mount" in r.query
-        ]
-
-    assert eventually(lambda: len(mounts()) == blobs and mounts()) == ["201 acme/web"] * blobs
+    found = eventually(lambda: len(mounts(source)) == blobs and mounts(source))
+    assert found == ["201 acme/web"] * blobs
     assert uploads(source) == []
 
 
@@ -231,15 +234,9 @@ async def test_a_second_copy_into_a_registry_mounts_what_the_first_uploaded(
     assert (first.uploaded, first.mounted) == (blobs, 0)
     assert (second.uploaded, second.mounted, second.bytes) == (0, blobs, 0)
 
-    def mounts() -> list[str]:
-        return [
-            f"{r.status} {r.query['from'][0]}"
-            for r in registry_requests(target, OURS)
-            if r.method == "POST" and "mount" in r.query
-        ]
-
     # The registry itself says the blobs were mounted (201), not sent again.
-    assert eventually(lambda: len(mounts()) == blobs and mounts()) == ["201 mirror/one"] * blobs
+    found = eventually(lambda: len(mounts(target)) == blobs and mounts(target))
+    assert found == ["201 mirror/one"] * blobs
     assert uploads(target).count("PUT 201") == blobs  # the first copy's, only
     assert digest_of(f"{target.host}/mirror/two:v1") == digest
 

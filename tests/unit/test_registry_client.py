@@ -24,7 +24,6 @@ from tidegate.registry import (
     RegistryUnreachable,
     Resolved,
 )
-from tidegate.registry import client as client_module
 from tidegate.registry.manifests import DOCKER_SCHEMA1_SIGNED, OCI_INDEX, OCI_MANIFEST, digest_of
 
 pytestmark = pytest.mark.anyio
@@ -53,18 +52,6 @@ def make(handler: Handler, **kw: object) -> RegistryClient:
         transport=httpx2.MockTransport(handler),
         **kw,  # type: ignore[arg-type]
     )
-
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The client's backoff sleeps, recorded instead of slept."""
-    recorded: list[float] = []
-
-    async def sleep(delay: float) -> None:
-        recorded.append(delay)
-
-    monkeypatch.setattr(client_module, "_sleep", sleep)
-    return recorded
 
 
 async def test_resolve_uses_head_and_the_digest_header() -> None:

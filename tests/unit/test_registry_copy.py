@@ -25,7 +25,6 @@ from tidegate.registry import (
     RegistryProtocolError,
     RegistryUnreachable,
 )
-from tidegate.registry import client as client_module
 from tidegate.registry.copying import CopyResult
 from tidegate.registry.errors import BlobNotFound, ManifestNotFound
 from tidegate.registry.manifest_io import Manifest
@@ -217,17 +216,6 @@ def make(handler: object, **kw: object) -> RegistryClient:
         transport=httpx2.MockTransport(handler),  # type: ignore[arg-type]
         **kw,  # type: ignore[arg-type]
     )
-
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    recorded: list[float] = []
-
-    async def sleep(delay: float) -> None:
-        recorded.append(delay)
-
-    monkeypatch.setattr(client_module, "_sleep", sleep)
-    return recorded
 
 
 async def chunks_of(data: bytes, size: int = 3) -> AsyncIterator[bytes]:

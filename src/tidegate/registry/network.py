@@ -14,7 +14,7 @@ import asyncio
 import select
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import httpcore2
@@ -100,24 +100,16 @@ class AsyncioBackend(AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SOCKET_OPTION] | None = None,
     ) -> AsyncNetworkStream:
-        try:
-            async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(
-                    host,
-                    port,
-                    local_addr=(local_address, 0) if local_address else None,
-                    happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
-                )
-        except TimeoutError as exc:
-            message = str(exc) or f"connect to {host}:{port} timed out"
-            raise httpcore2.ConnectTimeout(message) from exc
-        except OSError as exc:
-            raise httpcore2.ConnectError(str(exc)) from exc
-        sock = writer.get_extra_info("socket")
+        opening = asyncio.open_connection(
+            host,
+            port,
+            local_addr=(local_address, 0) if local_address else None,
+            happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
+        )
+        stream = await _connected(opening, timeout, f"{host}:{port}", socket_options)
+        sock = stream.get_extra_info("socket")
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small requests go at once
-        for option in socket_options or ():
-            sock.setsockopt(*option)
-        return AsyncioStream(reader, writer)
+        return stream
 
     async def connect_unix_socket(
         self,
@@ -125,16 +117,8 @@ class AsyncioBackend(AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[SOCKET_OPTION] | None = None,
     ) -> AsyncNetworkStream:
-        try:
-            async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_unix_connection(path)
-        except TimeoutError as exc:
-            raise httpcore2.ConnectTimeout(str(exc) or f"connect to {path} timed out") from exc
-        except OSError as exc:
-            raise httpcore2.ConnectError(str(exc)) from exc
-        for option in socket_options or ():
-            writer.get_extra_info("socket").setsockopt(*option)
-        return AsyncioStream(reader, writer)
+        opening = asyncio.open_unix_connection(path)
+        return await _connected(opening, timeout, path, socket_options)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -154,6 +138,25 @@ class AsyncioTransport(httpx2.AsyncHTTPTransport):
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=AsyncioBackend(),
         )
+
+
+async def _connected(
+    opening: Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
+    timeout: float | None,
+    where: str,
+    socket_options: Iterable[SOCKET_OPTION] | None,
+) -> AsyncioStream:
+    """The stream `opening` connects, its failures as httpcore2's, `socket_options` set."""
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await opening
+    except TimeoutError as exc:
+        raise httpcore2.ConnectTimeout(str(exc) or f"connect to {where} timed out") from exc
+    except OSError as exc:
+        raise httpcore2.ConnectError(str(exc)) from exc
+    for option in socket_options or ():
+        writer.get_extra_info("socket").setsockopt(*option)
+    return AsyncioStream(reader, writer)
 
 
 def _readable(sock: socket.socket | None) -> bool:

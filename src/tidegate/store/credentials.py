@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -10,6 +12,8 @@ from tidegate.store.ids import new_id
 from tidegate.store.models import ApiToken, Hook, utcnow
 
 ROLES = ("viewer", "approver", "admin")
+
+_Secret = TypeVar("_Secret", Hook, ApiToken)  # what is looked up by a token's hash
 
 
 def create_hook(session: Session, source: str, name: str, token: str) -> Hook:
@@ -32,17 +36,12 @@ def find_hook(session: Session, source: str, token: str) -> Hook | None:
 
 
 def list_hooks(session: Session, include_revoked: bool = False) -> list[Hook]:
-    query = select(Hook).order_by(Hook.created_at)
-    if not include_revoked:
-        query = query.where(Hook.revoked_at.is_(None))
-    return list(session.scalars(query))
+    return _listed(session, Hook, include_revoked)
 
 
 def revoke_hook(session: Session, hook_id: str) -> Hook | None:
-    hook = session.get(Hook, hook_id)
-    if hook is not None and hook.revoked_at is None:
-        hook.revoked_at = utcnow()
-    return hook
+    """Revoke a hook: its URL answers 404 from now on."""
+    return _revoked(session, Hook, hook_id)
 
 
 def create_api_token(session: Session, user: str, role: str, token: str) -> ApiToken:
@@ -62,15 +61,23 @@ def find_api_token(session: Session, token: str) -> ApiToken | None:
 
 
 def list_api_tokens(session: Session, include_revoked: bool = False) -> list[ApiToken]:
-    query = select(ApiToken).order_by(ApiToken.created_at)
-    if not include_revoked:
-        query = query.where(ApiToken.revoked_at.is_(None))
-    return list(session.scalars(query))
+    return _listed(session, ApiToken, include_revoked)
 
 
 def revoke_api_token(session: Session, token_id: str) -> ApiToken | None:
     """Revoke an API token: requests bearing it get 401 from now on."""
-    row = session.get(ApiToken, token_id)
+    return _revoked(session, ApiToken, token_id)
+
+
+def _listed(session: Session, model: type[_Secret], include_revoked: bool) -> list[_Secret]:
+    query = select(model).order_by(model.created_at)
+    if not include_revoked:
+        query = query.where(model.revoked_at.is_(None))
+    return list(session.scalars(query))
+
+
+def _revoked(session: Session, model: type[_Secret], row_id: str) -> _Secret | None:
+    row = session.get(model, row_id)
     if row is not None and row.revoked_at is None:
-        row.revoked_at = utcnow()
+        row.revoked_at = utcnow()  # the first revocation's time is kept
     return row

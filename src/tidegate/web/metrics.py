@@ -5,7 +5,7 @@ engine observed (`telemetry.py`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -29,63 +29,66 @@ class TidegateCollector(Collector):
 
 
 def families(found: Counts) -> Iterator[Metric]:
-    events = CounterMetricFamily(
-        "tidegate_events", "Registry events stored, by source.", labels=["source"]
+    yield _family(
+        CounterMetricFamily,
+        "tidegate_events",
+        "Registry events stored, by source.",
+        ["source"],
+        (((source,), n) for source, n in found.events.items()),
     )
-    for source, n in sorted(found.events.items()):
-        events.add_metric([source], n)
-    yield events
-
-    finished = CounterMetricFamily(
+    yield _family(
+        CounterMetricFamily,
         "tidegate_runs_finished",
         "Runs that have ended, by workflow and final status.",
-        labels=["workflow", "status"],
+        ["workflow", "status"],
+        found.runs_finished.items(),
     )
-    for (workflow, status), n in sorted(found.runs_finished.items()):
-        finished.add_metric([workflow, status], n)
-    yield finished
-
-    active = GaugeMetricFamily(
+    yield _family(
+        GaugeMetricFamily,
         "tidegate_runs_active",
         "Runs not ended yet (queued, running, waiting), by workflow and status.",
-        labels=["workflow", "status"],
+        ["workflow", "status"],
+        found.runs_active.items(),
     )
-    for (workflow, status), n in sorted(found.runs_active.items()):
-        active.add_metric([workflow, status], n)
-    yield active
-
-    steps = CounterMetricFamily(
+    yield _family(
+        CounterMetricFamily,
         "tidegate_steps_finished",
         "Steps that have ended, by kind and final status.",
-        labels=["kind", "status"],
+        ["kind", "status"],
+        found.steps_finished.items(),
     )
-    for (kind, status), n in sorted(found.steps_finished.items()):
-        steps.add_metric([kind, status], n)
-    yield steps
-
     yield GaugeMetricFamily(
         "tidegate_approvals_pending",
         "Approvals waiting for a decision.",
         value=found.approvals_pending,
     )
-
-    promotions = CounterMetricFamily(
+    yield _family(
+        CounterMetricFamily,
         "tidegate_promotions",
         "Promotions recorded, by outcome (promoted, unchanged, skipped).",
-        labels=["outcome"],
+        ["outcome"],
+        (((outcome,), n) for outcome, n in found.promotions.items()),
     )
-    for outcome, n in sorted(found.promotions.items()):
-        promotions.add_metric([outcome], n)
-    yield promotions
-
-    deliveries = CounterMetricFamily(
+    yield _family(
+        CounterMetricFamily,
         "tidegate_deliveries",
         "Callbacks and notifications, by kind and whether they were delivered.",
-        labels=["kind", "result"],
+        ["kind", "result"],
+        found.deliveries.items(),
     )
-    for (kind, result), n in sorted(found.deliveries.items()):
-        deliveries.add_metric([kind, result], n)
-    yield deliveries
+
+
+def _family(
+    kind: type[CounterMetricFamily] | type[GaugeMetricFamily],
+    name: str,
+    documentation: str,
+    labels: list[str],
+    values: Iterable[tuple[tuple[str, ...], int]],
+) -> Metric:
+    family = kind(name, documentation, labels=labels)
+    for key, n in sorted(values):
+        family.add_metric(list(key), n)
+    return family
 
 
 def metrics_registry(db: Database) -> CollectorRegistry:
