@@ -12,6 +12,7 @@ Executors are picked by name from the table in `executors/__init__.py`.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,3 +73,16 @@ class Executor(Protocol):
     async def close(self) -> None:
         """Release the executor's resources and destroy anything still running."""
         ...
+
+
+async def emit_line(on_line: LineSink, line: LogLine) -> None:
+    """Hand `line` to a sink that may be sync or async."""
+    result = on_line(line)
+    if inspect.isawaitable(result):
+        await result
+
+
+async def consume_lines(queue: asyncio.Queue[LogLine | None], on_line: LineSink) -> None:
+    """Hand the queue's lines to `on_line` in order, until a None."""
+    while (line := await queue.get()) is not None:
+        await emit_line(on_line, line)

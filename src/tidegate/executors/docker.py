@@ -30,7 +30,6 @@ ends); `logs?tail=N` counts oddly; healthchecks need systemd (see `services`).
 from __future__ import annotations
 
 import asyncio
-import inspect
 import math
 import secrets
 import threading
@@ -48,7 +47,7 @@ import urllib3
 from docker.errors import APIError, DockerException, NotFound
 
 from tidegate.errors import TidegateError
-from tidegate.executors.base import LineSink, LogLine, Outcome, Stream
+from tidegate.executors.base import LineSink, LogLine, Outcome, Stream, consume_lines, emit_line
 from tidegate.executors.container_spec import (
     MANAGED_LABEL,
     ContainerRun,
@@ -376,7 +375,7 @@ class DockerExecutor:
             policy = run.pull_policy
             auth_config = registry_auth(auth) if auth else None
         except ContainerSpecError as exc:
-            await _emit(on_line, _line("stderr", f"tidegate: {exc.message}"))
+            await emit_line(on_line, _line("stderr", f"tidegate: {exc.message}"))
             return Outcome(exit_code=None)
         engine = await self._connect()
         cancelled = asyncio.ensure_future(cancel.wait())
@@ -385,7 +384,9 @@ class DockerExecutor:
             stop = await _watch(deadline, setup, cancelled)
             if stop is not None:
                 what = "timed out" if stop == "timeout" else "cancelled"
-                await _emit(on_line, _line("stderr", f"tidegate: {what} while pulling {run.image}"))
+                await emit_line(
+                    on_line, _line("stderr", f"tidegate: {what} while pulling {run.image}")
+                )
                 return Outcome(
                     exit_code=None, timed_out=stop == "timeout", cancelled=stop == "cancel"
                 )
@@ -393,14 +394,14 @@ class DockerExecutor:
                 setup.result()
                 container_id = await self._create(engine, spec)
             except _Refused as exc:
-                await _emit(on_line, _line("stderr", f"tidegate: {exc.message}"))
+                await emit_line(on_line, _line("stderr", f"tidegate: {exc.message}"))
                 return Outcome(exit_code=None)
             exited = False
             try:
                 try:
                     stream = await self._start(engine, container_id)
                 except _Refused as exc:
-                    await _emit(on_line, _line("stderr", f"tidegate: {exc.message}"))
+                    await emit_line(on_line, _line("stderr", f"tidegate: {exc.message}"))
                     return Outcome(exit_code=exc.exit_code)
                 outcome = await self._supervise(
                     engine, container_id, stream, deadline, on_line, cancelled, run.memory
@@ -458,7 +459,7 @@ class DockerExecutor:
     ) -> Outcome:
         queue: asyncio.Queue[LogLine | None] = asyncio.Queue(maxsize=_QUEUE)
         tail = _Tail(stream, queue, self.max_line)
-        consumer = asyncio.create_task(_consume(queue, on_line))
+        consumer = asyncio.create_task(consume_lines(queue, on_line))
         exited = _in_thread(lambda: engine.wait_exit(container_id, tail.ended, tail.abandoned))
         try:
             stop = await _watch(deadline, exited, cancelled, consumer)
@@ -473,7 +474,7 @@ class DockerExecutor:
         if oom_killed and stop is None:
             # The user's: the step outgrew its memory limit. Say so; 137 alone is cryptic.
             message = f"tidegate: the container ran out of memory (limit {memory})"
-            await _emit(on_line, _line("stderr", message))
+            await emit_line(on_line, _line("stderr", message))
         return Outcome(exit_code=exit_code, timed_out=stop == "timeout", cancelled=stop == "cancel")
 
     async def _stop(
@@ -788,17 +789,6 @@ async def _watch(
             watch.discard(consumer)
         elif not done:
             return "timeout"
-
-
-async def _consume(queue: asyncio.Queue[LogLine | None], on_line: LineSink) -> None:
-    while (line := await queue.get()) is not None:
-        await _emit(on_line, line)
-
-
-async def _emit(on_line: LineSink, line: LogLine) -> None:
-    result = on_line(line)
-    if inspect.isawaitable(result):
-        await result
 
 
 def _line(stream: Stream, text: str) -> LogLine:

@@ -9,7 +9,6 @@ grandchild that still holds stdout open.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import shlex
 import shutil
@@ -17,7 +16,15 @@ import signal
 from contextlib import suppress
 from datetime import UTC, datetime
 
-from tidegate.executors.base import CommandSpec, LineSink, LogLine, Outcome, Stream
+from tidegate.executors.base import (
+    CommandSpec,
+    LineSink,
+    LogLine,
+    Outcome,
+    Stream,
+    consume_lines,
+    emit_line,
+)
 from tidegate.executors.ledger import GroupLedger
 
 MAX_LINE = 64 * 1024  # bytes; a longer line is split, so a newline-less flood cannot hang us
@@ -77,7 +84,9 @@ class LocalExecutor:
             try:
                 proc = await _spawn(spec, pipes)
             except (FileNotFoundError, PermissionError) as exc:
-                await _emit(on_line, LogLine(_now(), "stderr", f"tidegate: cannot start: {exc}"))
+                await emit_line(
+                    on_line, LogLine(_now(), "stderr", f"tidegate: cannot start: {exc}")
+                )
                 return Outcome(exit_code=127 if isinstance(exc, FileNotFoundError) else 126)
             self._groups.add(proc.pid)
             if self.ledger:
@@ -116,7 +125,7 @@ class LocalExecutor:
             asyncio.create_task(self._read(pipes[0][0], "stdout", queue)),
             asyncio.create_task(self._read(pipes[1][0], "stderr", queue)),
         ]
-        consumer = asyncio.create_task(_consume(queue, on_line))
+        consumer = asyncio.create_task(consume_lines(queue, on_line))
         exited = asyncio.create_task(proc.wait())
         cancelled = asyncio.create_task(cancel.wait())
         try:
@@ -262,17 +271,6 @@ async def _open_pipe(fd: int) -> tuple[asyncio.StreamReader, asyncio.ReadTranspo
         pipe.close()
         raise
     return reader, transport
-
-
-async def _consume(queue: asyncio.Queue[LogLine | None], on_line: LineSink) -> None:
-    while (line := await queue.get()) is not None:
-        await _emit(on_line, line)
-
-
-async def _emit(on_line: LineSink, line: LogLine) -> None:
-    result = on_line(line)
-    if inspect.isawaitable(result):
-        await result
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
