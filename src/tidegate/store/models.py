@@ -58,6 +58,9 @@ class Hook(Base):
     source: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The registry hosts (host[:port]) a `registry` hook serves; events naming any other
+    # host are ignored. Empty: not bound (older hooks, and the first start's).
+    registries: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(TS)
 
@@ -85,14 +88,15 @@ class Event(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     hook_id: Mapped[str | None] = mapped_column(String(40))
     source: Mapped[str] = mapped_column(String(32))
-    delivery_id: Mapped[str] = mapped_column(String(200))
+    # Widths match the limits intake enforces (events/grammar.py), on every database.
+    delivery_id: Mapped[str] = mapped_column(String(255))
     # `registry` is reserved by declarative classes; the column keeps the contract name.
     registry_host: Mapped[str] = mapped_column("registry", String(255))
     repository: Mapped[str] = mapped_column(String(255))
     tag: Mapped[str] = mapped_column(String(128), default="")
-    digest: Mapped[str] = mapped_column(String(100), default="")
-    media_type: Mapped[str] = mapped_column(String(200), default="")
-    pusher: Mapped[str] = mapped_column(String(200), default="")
+    digest: Mapped[str] = mapped_column(String(255), default="")
+    media_type: Mapped[str] = mapped_column(String(255), default="")
+    pusher: Mapped[str] = mapped_column(String(255), default="")
     pushed_at: Mapped[datetime | None] = mapped_column(TS)
     callback_url: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
@@ -118,9 +122,10 @@ class Run(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     trigger: Mapped[str] = mapped_column(String(16), default="webhook")
     rerun_of: Mapped[str | None] = mapped_column(String(40))
-    concurrency_key: Mapped[str | None] = mapped_column(String(255))
+    # Rendered from event values, so as long as they may be together.
+    concurrency_key: Mapped[str | None] = mapped_column(Text)
     image: Mapped[str] = mapped_column(Text, default="")
-    digest: Mapped[str] = mapped_column(String(100), default="")
+    digest: Mapped[str] = mapped_column(String(255), default="")
     # Why the tag could not be pinned to a digest when the run started ("" if it was).
     digest_error: Mapped[str] = mapped_column(Text, default="", server_default="")
     error: Mapped[str] = mapped_column(Text, default="")
@@ -227,7 +232,7 @@ class Promotion(Base):
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
     source: Mapped[str] = mapped_column(Text)  # registry/repository@digest
     destination: Mapped[str] = mapped_column(Text)  # registry/repository:tag
-    digest: Mapped[str] = mapped_column(String(100))
+    digest: Mapped[str] = mapped_column(String(255))
     outcome: Mapped[str] = mapped_column(String(16))  # promoted | unchanged | skipped
     approved_by: Mapped[list[Any]] = mapped_column(JSON, default=list)
     at: Mapped[datetime] = mapped_column(TS, default=utcnow)
