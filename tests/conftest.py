@@ -45,10 +45,23 @@ def _admin_url() -> str:
     return POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh, empty database per test: a SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
+    yield from _fresh_database(request.param)
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def module_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """As `database_url`, shared by a module's tests (for servers that are costly to start)."""
+    yield from _fresh_database(request.param)
+
+
+def _fresh_database(kind: str) -> Iterator[str]:
+    if kind == "sqlite":
         yield ""  # the settings default: SQLite files in the data dir
         return
     require(bool(POSTGRES_URL), "TIDEGATE_TEST_POSTGRES_URL is not set")

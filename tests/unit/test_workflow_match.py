@@ -171,3 +171,27 @@ def test_any_of_several_tag_patterns() -> None:
         False,
         False,
     ]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("pattern", "tag"),
+    [
+        ("/(a+)+$/", "a" * 127 + "-"),  # 0.49 s at 24 characters on a backtracking engine
+        ("/(a|aa)*c/", "a" * 128),
+        ("*a*a*a*a*a*a*a*a*a*a*a*b", "a" * 128),  # polynomial for a backtracking glob
+    ],
+)
+def test_patterns_run_in_linear_time(pattern: str, tag: str) -> None:
+    assert not tag_matches(pattern, tag)
+
+
+@pytest.mark.timeout(30)
+def test_repository_globs_run_in_linear_time() -> None:
+    assert not repository_matches("**a**a**a**a**a**a**a**a**b", "a/" * 127 + "a")
+
+
+@pytest.mark.parametrize("pattern", [r"/(a)\1/", "/(?=v)v1/", "/(?<!x)v/"])
+def test_regexes_that_need_backtracking_are_refused_with_the_reason(pattern: str) -> None:
+    with pytest.raises(WorkflowError, match="RE2 syntax.*no backreferences or lookarounds"):
+        tag_matches(pattern, "v1")

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tidegate.errors import NotFound, PayloadError
+from tidegate.events.grammar import event_problem
 from tidegate.events.model import ImageEvent
 from tidegate.events.sources import get_source
 from tidegate.store import credentials
@@ -59,6 +60,7 @@ def receive(
     if source is None:
         raise NotFound(f"unknown source {source_name!r}")
     parsed = source.parse(body, {k.lower(): v for k, v in headers.items()})
+    _check_all(parsed.events)
     result = Received(ignored=list(parsed.ignored))
     received_at = datetime.now(UTC)
     with db.session() as session:
@@ -71,6 +73,20 @@ def receive(
                 result,
             )
     return result
+
+
+def _check_all(events: list[ImageEvent]) -> None:
+    """Every event against the field grammar, before anything is stored.
+
+    Sources already hold their fields to it (a Distribution envelope ignores a bad event
+    and keeps its siblings); this is the intake's own guarantee, whatever a source does:
+    a delivery is refused whole, never stored in part.
+    """
+    for index, event in enumerate(events):
+        problem = event_problem(event)
+        if problem is not None:
+            field, reason = problem
+            raise PayloadError(f"event #{index}: {field} {reason}", field=field)
 
 
 def _store_one(

@@ -14,7 +14,12 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine; SQLite files get WAL and a busy timeout on every connection."""
+    """An engine; SQLite files get WAL and a busy timeout on every connection.
+
+    Statement parameters never appear in errors: they hold what webhook senders wrote,
+    callback URLs (secrets) among it, and errors reach the server log.
+    """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":

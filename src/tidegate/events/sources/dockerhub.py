@@ -7,24 +7,17 @@ senders migrated from it may still use either, so the body decides, not the cont
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 from tidegate.errors import PayloadError
+from tidegate.events import grammar
 from tidegate.events.model import ImageEvent, body_hash
 from tidegate.events.sources.base import Parsed
 
 REGISTRY = "docker.io"
-
-# Distribution's name grammar. Its `[-]*` separator lets two alphanumeric runs meet, which
-# Python's backtracking engine explores exponentially; `-+` accepts exactly the same names.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
-_REPOSITORY_MAX = 255
-_TAG_RE = re.compile(r"\w[\w.-]{0,127}", re.ASCII)  # ASCII: Go's \w, as Distribution means it
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -34,10 +27,17 @@ class DockerHubSource:
     name = "dockerhub"
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Parsed:
-        """One push per body; Docker Hub sends nothing else to a webhook."""
+        """One push per body; Docker Hub sends nothing else to a webhook.
+
+        The body is the event: any field that breaks its grammar refuses the delivery.
+        """
         doc = _load_json(_json_part(body, headers))
         if not isinstance(doc, dict):
             raise PayloadError("expected a JSON object with push_data and repository")
+        raw = grammar.raw_problem(doc)
+        if raw is not None:
+            path, reason = raw
+            raise PayloadError(f"{path or 'the body'} {reason}", field=path or None)
 
         push_data = doc.get("push_data")
         if push_data is None:
@@ -50,21 +50,18 @@ class DockerHubSource:
         if not isinstance(repository, dict):
             raise PayloadError("repository must be an object", field="repository")
 
-        tag = _str(push_data, "tag", "push_data.tag")
-        if tag and not _TAG_RE.fullmatch(tag):
-            msg = f"push_data.tag {_clip(tag)} is not a valid tag"
-            raise PayloadError(msg, field="push_data.tag")
-
         event = ImageEvent(
             source=self.name,
             delivery_id=body_hash(body),
             registry=REGISTRY,
             repository=_repository(repository),
-            tag=tag,
-            media_type=_str(push_data, "media_type", "push_data.media_type"),  # when sent
-            pusher=_str(push_data, "pusher", "push_data.pusher"),
+            tag=_field(push_data, "tag", "push_data.tag", grammar.tag_problem),
+            media_type=_field(  # when sent
+                push_data, "media_type", "push_data.media_type", grammar.media_type_problem
+            ),
+            pusher=_field(push_data, "pusher", "push_data.pusher", grammar.text_problem),
             pushed_at=_pushed_at(push_data.get("pushed_at")),
-            callback_url=_str(doc, "callback_url", "callback_url"),
+            callback_url=_field(doc, "callback_url", "callback_url", grammar.url_problem),
             raw=doc,
         )
         return Parsed(events=[event])
@@ -104,6 +101,20 @@ def _str(obj: Mapping[str, Any], key: str, field: str) -> str:
     return value
 
 
+def _field(
+    obj: Mapping[str, Any], key: str, field: str, problem: Callable[[str], str | None]
+) -> str:
+    """An optional string member held to its grammar."""
+    value = _str(obj, key, field)
+    _check(problem(value), field, field)
+    return value
+
+
+def _check(problem: str | None, field: str, shown: str) -> None:
+    if problem is not None:
+        raise PayloadError(f"{shown} {problem}", field=field)
+
+
 def _repository(repository: Mapping[str, Any]) -> str:
     """`namespace/name`; official images (a bare name) live under `library/`."""
     field = "repository.repo_name"
@@ -111,8 +122,8 @@ def _repository(repository: Mapping[str, Any]) -> str:
     if not repo_name:
         raise PayloadError(f"missing field {field}", field=field)
     full = repo_name if "/" in repo_name else f"library/{repo_name}"
-    if len(full) > _REPOSITORY_MAX or not _REPOSITORY_RE.fullmatch(full):
-        msg = f"{field} {_clip(repo_name)} is not a valid repository name"
+    if grammar.repository_problem(full) is not None:
+        msg = f"{field} {grammar.clip(repo_name)} is not a valid repository name"
         raise PayloadError(msg, field=field)
     return full
 
@@ -128,8 +139,3 @@ def _pushed_at(value: Any) -> datetime | None:
         return datetime.fromtimestamp(value, tz=UTC)
     except (OverflowError, OSError, ValueError) as exc:
         raise PayloadError(f"{field} {value!r} is out of range", field=field) from exc
-
-
-def _clip(value: str) -> str:
-    """A sender's string, quoted and short enough for an error message."""
-    return repr(value if len(value) <= 80 else value[:77] + "...")

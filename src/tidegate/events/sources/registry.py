@@ -1,20 +1,22 @@
 """Docker Distribution notifications (CNCF distribution, Debian's `docker-registry`).
 
 One envelope `{"events": [...]}` carries a batch of unrelated events, so each event is
-judged on its own: a malformed or uninteresting one is ignored with a reason, and never
-costs its siblings. Only a body that is not an envelope at all is a `PayloadError`.
+judged on its own: a malformed or uninteresting one is ignored with a reason naming the
+event and the field, and never costs its siblings (the intake stores the rest in one
+transaction). Only a body that is not an envelope at all is a `PayloadError`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from tidegate.errors import PayloadError
+from tidegate.events import grammar
 from tidegate.events.model import ImageEvent, body_hash
 from tidegate.events.sources.base import Parsed
 
@@ -30,16 +32,6 @@ MANIFEST_MEDIA_TYPES = frozenset(
     }
 )
 
-# Distribution's name grammar. Its `[-]*` separator lets two alphanumeric runs meet, which
-# Python's backtracking engine explores exponentially; `-+` accepts exactly the same names.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
-_REPOSITORY_MAX = 255
-_TAG_RE = re.compile(r"\w[\w.-]{0,127}", re.ASCII)  # ASCII: Go's \w, as Distribution means it
-_DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
-_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
-_HOST_RE = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-f:.]+\])(?::[0-9]{{1,5}})?")
-_HOST_MAX = 255
 # RFC 3339 as Go writes it: up to nanoseconds, which datetime.fromisoformat refuses.
 _TIMESTAMP_RE = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]+))?"
@@ -89,14 +81,25 @@ class _Fields:
     def __init__(self, label: str) -> None:
         self.label = label
 
-    def text(self, obj: Mapping[str, Any], key: str, name: str) -> str:
-        """An optional string member; absent or null reads as ""."""
+    def text(
+        self,
+        obj: Mapping[str, Any],
+        key: str,
+        name: str,
+        problem: Callable[[str], str | None] = grammar.text_problem,
+    ) -> str:
+        """An optional string member held to its grammar; absent or null reads as ""."""
         value = obj.get(key)
         if value is None:
             return ""
         if not isinstance(value, str):
             raise _Ignored(f"event {self.label}: {name} must be a string")
+        self.check(name, problem(value))
         return value
+
+    def check(self, name: str, problem: str | None) -> None:
+        if problem is not None:
+            raise _Ignored(f"event {self.label}: {name} {problem}")
 
     def obj(self, obj: Mapping[str, Any], key: str, name: str) -> Mapping[str, Any]:
         """An optional object member; absent or null reads as {}."""
@@ -114,38 +117,39 @@ def _event(item: Any, index: int) -> ImageEvent:
     event_id = item.get("id")
     if event_id is not None and not isinstance(event_id, str):
         raise _Ignored(f"event #{index}: id must be a string")
-    label = _clip(event_id) if event_id else f"#{index}"
+    if event_id and grammar.text_problem(event_id) is not None:
+        raise _Ignored(f"event #{index}: id {grammar.text_problem(event_id)}")
+    label = grammar.short(event_id) if event_id else f"#{index}"
     f = _Fields(label)
+    raw = grammar.raw_problem(item)
+    if raw is not None:
+        path, reason = raw
+        raise _Ignored(f"event {label}: {path or 'the event'} {reason}")
 
     action = f.text(item, "action", "action")
     if not action:
         raise _Ignored(f"event {label}: missing field action")
     if action != "push":
-        raise _Ignored(f"event {label}: {_clip(action)} ignored")
+        raise _Ignored(f"event {label}: {grammar.short(action)} ignored")
     if item.get("target") is None:
         raise _Ignored(f"event {label}: missing field target")
     target = f.obj(item, "target", "target")
-    media_type = f.text(target, "mediaType", "target.mediaType")
-    tag = f.text(target, "tag", "target.tag")
+    media_type = f.text(target, "mediaType", "target.mediaType", grammar.media_type_problem)
+    tag = f.text(target, "tag", "target.tag", grammar.tag_problem)
     # Pushing an image pushes its layers and config first: those are blobs, not images.
     if not tag and media_type.split(";", 1)[0].strip().lower() not in MANIFEST_MEDIA_TYPES:
-        raise _Ignored(f"event {label}: blob push ignored ({_clip(media_type or 'no mediaType')})")
+        shown = grammar.clip(media_type) if media_type else "no mediaType"
+        raise _Ignored(f"event {label}: blob push ignored ({shown})")
 
-    repository = f.text(target, "repository", "target.repository")
+    repository = f.text(target, "repository", "target.repository", grammar.repository_problem)
     if not repository:
         raise _Ignored(f"event {label}: missing field target.repository")
-    if len(repository) > _REPOSITORY_MAX or not _REPOSITORY_RE.fullmatch(repository):
-        raise _Ignored(f"event {label}: target.repository {_clip(repository)} is not valid")
-    if tag and not _TAG_RE.fullmatch(tag):
-        raise _Ignored(f"event {label}: target.tag {_clip(tag)} is not valid")
-    digest = f.text(target, "digest", "target.digest")
-    if digest and not _DIGEST_RE.fullmatch(digest):
-        raise _Ignored(f"event {label}: target.digest {_clip(digest)} is not valid")
+    digest = f.text(target, "digest", "target.digest", grammar.digest_problem)
 
     timestamp = f.text(item, "timestamp", "timestamp")
     pushed_at = _timestamp(timestamp) if timestamp else None
     if timestamp and pushed_at is None:
-        raise _Ignored(f"event {label}: timestamp {_clip(timestamp)} is not RFC 3339")
+        raise _Ignored(f"event {label}: timestamp {grammar.clip(timestamp)} is not RFC 3339")
 
     return ImageEvent(
         source=RegistrySource.name,
@@ -172,8 +176,7 @@ def _registry_host(f: _Fields, item: Mapping[str, Any], target: Mapping[str, Any
         if not host:
             continue
         host = host.lower()  # host names are case-insensitive; matching compares text
-        if len(host) > _HOST_MAX or not _HOST_RE.fullmatch(host):
-            raise _Ignored(f"event {f.label}: {name} {_clip(host)} is not a valid host[:port]")
+        f.check(name, grammar.host_problem(host))
         return host
     raise _Ignored(f"event {f.label}: no registry host (request.host, target.url, source.addr)")
 
@@ -208,8 +211,3 @@ def _event_hash(item: Mapping[str, Any]) -> str:
     except (ValueError, RecursionError) as exc:
         raise _Ignored("event without id: cannot be hashed") from exc
     return body_hash(canonical.encode())
-
-
-def _clip(value: str) -> str:
-    """A sender's string, short enough for a reason or an error message."""
-    return value if len(value) <= 80 else value[:77] + "..."

@@ -1,0 +1,178 @@
+"""What a valid event field looks like, and how long it may be.
+
+Everything a webhook sender writes is hostile. Every field of an `ImageEvent` is held to
+a grammar and a length before it is stored, so that what is stored fits every database's
+columns (`store/models.py` is as wide as these limits), can be served back as JSON and
+shown on a page, and reaches steps only as the value it claims to be:
+
+- names: Distribution's reference grammar (repository ≤ 255, tag ≤ 128, host[:port]);
+- digests: `algorithm:encoded`, with sha256 and sha512 held to their hex lengths;
+- free text (pusher, ids, media type, URLs): printable, one line, bounded;
+- `raw`: valid Unicode (no lone surrogates) and nested at most `MAX_DEPTH` levels.
+
+Pure functions: no database, no network. A problem is reported as (field, reason).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from tidegate.events.model import ImageEvent
+
+# Distribution's name grammar. Its `[-]*` separator lets two alphanumeric runs meet, which
+# Python's backtracking engine explores exponentially; `-+` accepts exactly the same names.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+REPOSITORY_MAX = 255
+TAG_RE = re.compile(r"\w[\w.-]{0,127}", re.ASCII)  # ASCII: Go's \w, as Distribution means it
+DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
+# The registered algorithms' encoded parts: lower-case hex of a fixed length.
+_DIGEST_HEX = {"sha256": 64, "sha512": 128}
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+HOST_RE = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-f:.]+\])(?::[0-9]{{1,5}})?")
+# RFC 6838: type/subtype of restricted names, then parameters.
+_MEDIA_TYPE_RE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}(?:\s*;.*)?"
+)
+_URL_RE = re.compile(r"https?://[^\s]+", re.IGNORECASE)
+
+NAME_MAX = 255  # host, digest, media type, pusher, delivery id: the columns' width
+URL_MAX = 2048
+MAX_DEPTH = 32  # registries nest their bodies 4 or 5 levels deep
+
+# Unicode categories refused in free text: controls (NUL, newlines, escapes), lone
+# surrogates, and line or paragraph separators. Each would make a one-line value span
+# lines in a log or a page, or fail to encode.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
+def short(value: str) -> str:
+    """A sender's string, short enough for an error message or a reason."""
+    return value if len(value) <= 80 else value[:77] + "..."
+
+
+def clip(value: str) -> str:
+    """A sender's string, short and quoted (control characters escaped) for a message."""
+    return repr(short(value))
+
+
+def text_problem(value: str, limit: int = NAME_MAX) -> str | None:
+    """Why a free-text value cannot be stored, or None: too long, or an unprintable."""
+    if len(value) > limit:
+        return f"is longer than {limit} characters"
+    for char in value:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            return f"holds the character U+{ord(char):04X}, which is not allowed"
+    return None
+
+
+def repository_problem(value: str) -> str | None:
+    if len(value) > REPOSITORY_MAX or not REPOSITORY_RE.fullmatch(value):
+        return f"{clip(value)} is not a valid repository name"
+    return None
+
+
+def tag_problem(value: str) -> str | None:
+    if value and not TAG_RE.fullmatch(value):
+        return f"{clip(value)} is not a valid tag"
+    return None
+
+
+def digest_problem(value: str) -> str | None:
+    if not value:
+        return None
+    if len(value) > NAME_MAX or not DIGEST_RE.fullmatch(value):
+        return f"{clip(value)} is not a valid digest"
+    algorithm, _, encoded = value.partition(":")
+    size = _DIGEST_HEX.get(algorithm)
+    if size is not None and (len(encoded) != size or not _is_lower_hex(encoded)):
+        return f"{clip(value)} is not a valid {algorithm} digest ({size} lower-case hex digits)"
+    return None
+
+
+def host_problem(value: str) -> str | None:
+    if len(value) > NAME_MAX or not HOST_RE.fullmatch(value):
+        return f"{clip(value)} is not a valid host[:port]"
+    return None
+
+
+def media_type_problem(value: str) -> str | None:
+    if not value:
+        return None
+    if len(value) > NAME_MAX or not value.isascii() or not _MEDIA_TYPE_RE.fullmatch(value):
+        return f"{clip(value)} is not a valid media type"
+    return text_problem(value)
+
+
+def url_problem(value: str) -> str | None:
+    if not value:
+        return None
+    if len(value) > URL_MAX:
+        return f"is longer than {URL_MAX} characters"
+    if not value.isascii() or not _URL_RE.fullmatch(value):
+        return f"{clip(value)} is not an http(s) URL"
+    return None
+
+
+def raw_problem(value: Any, max_depth: int = MAX_DEPTH) -> tuple[str, str] | None:
+    """Why a parsed JSON document cannot be stored and served back, as (path, reason).
+
+    The path names the member (`actor.name`, `events.0.target`), or "" for the whole
+    document. Iterative: a document deep enough to matter must not exhaust the stack.
+    """
+    stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, dict | list):
+            if len(path) >= max_depth:
+                return _dotted(path), f"is nested deeper than {max_depth} levels"
+            children = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in children:
+                if isinstance(key, str) and _has_surrogate(key):
+                    return _dotted(path), "has a member name that is not valid Unicode"
+                stack.append((child, (*path, str(key))))
+        elif isinstance(item, str) and _has_surrogate(item):
+            return _dotted(path), "holds a lone surrogate (text that is not valid Unicode)"
+    return None
+
+
+def _dotted(path: tuple[str, ...]) -> str:
+    shown = ".".join(path[:8]) + (".…" if len(path) > 8 else "")
+    return short(shown)
+
+
+def event_problem(event: ImageEvent) -> tuple[str, str] | None:
+    """The first field of `event` that breaks its grammar, as (field, reason); None if valid."""
+    checks = (
+        ("delivery_id", text_problem(event.delivery_id)),
+        ("registry", host_problem(event.registry)),
+        ("repository", repository_problem(event.repository)),
+        ("tag", tag_problem(event.tag)),
+        ("digest", digest_problem(event.digest)),
+        ("media_type", media_type_problem(event.media_type)),
+        ("pusher", text_problem(event.pusher)),
+        ("callback_url", url_problem(event.callback_url)),
+    )
+    for field, problem in checks:
+        if problem is not None:
+            return field, problem
+    raw = raw_problem(event.raw)
+    if raw is not None:
+        path, reason = raw
+        return f"raw.{path}" if path else "raw", reason
+    return None
+
+
+def _is_lower_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
+def _has_surrogate(text: str) -> bool:
+    # Fast path: encoding fails only when a surrogate is present.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
