@@ -119,8 +119,10 @@ def make_settings(tmp: Path, database_url: str = "", **overrides: Any) -> Settin
         "database_url": database_url,
         "callback_backoff": 0.05,
         "kill_grace": 1.0,
-        # Tests talk to loopback only: a Docker Hub event is never resolved against it.
-        "registry_allowed_hosts": ["127.0.0.1", "localhost"],
+        # Tests talk to loopback only, listed by name (loopback is private: `*` would not
+        # reach it), on any port (test registries' ports vary): a Docker Hub event is
+        # never resolved against it.
+        "registry_allowed_hosts": ["127.0.0.1:*", "localhost:*"],
     }
     values.update(overrides)
     (tmp / "workflows").mkdir(parents=True, exist_ok=True)
@@ -251,7 +253,7 @@ def serve_env(tmp: Path, database_url: str = "", **extra: str) -> dict[str, str]
             "TIDEGATE_URL": f"http://127.0.0.1:{port}",
             "TIDEGATE_CALLBACK_BACKOFF": "0.05",
             "TIDEGATE_KILL_GRACE": "1",
-            "TIDEGATE_REGISTRY_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "TIDEGATE_REGISTRY_ALLOWED_HOSTS": "127.0.0.1:*,localhost:*",
         }
     )
     if database_url:

@@ -21,11 +21,14 @@ from tidegate.executors.ledger import GroupLedger
 from tidegate.executors.local import LocalExecutor
 from tidegate.registry import CredentialStore
 from tidegate.security.allowlist import AllowList
+from tidegate.security.datadir import secure_data_dir
 from tidegate.store.db import Database
 from tidegate.store.migrate import upgrade
 from tidegate.store.runs import runs_with_status
 from tidegate.web import errors
 from tidegate.web.api import approvals, events, hooks, hooks_intake, ops, runs, workflows
+from tidegate.web.failsafe import Failsafe
+from tidegate.web.gate import ApiGate
 from tidegate.web.metrics import metrics_registry
 from tidegate.web.state import AppState
 from tidegate.workflows import WorkflowDirectory
@@ -45,7 +48,7 @@ def installation_scope(settings: Settings) -> str:
 
 def build_state(settings: Settings) -> AppState:
     # Owner-only: the database holds raw webhook bodies (callback URLs are secrets).
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secure_data_dir(settings.data_dir, settings.sqlite_files)
     db = Database(settings.db_url)
     runtime = Runtime(
         settings=settings,
@@ -157,6 +160,12 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.tidegate = state
     errors.install(app)
+    app.add_middleware(
+        ApiGate,
+        max_body_bytes=settings.max_api_body_bytes,
+        max_json_depth=settings.max_api_json_depth,
+    )
+    app.add_middleware(Failsafe)  # outermost of ours: sees what every layer inside raises
     for module in (hooks_intake, events, runs, approvals, workflows, hooks, ops):
         app.include_router(module.router)
     return app

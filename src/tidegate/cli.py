@@ -20,14 +20,17 @@ from sqlalchemy.orm import Session
 
 from tidegate import handpromote
 from tidegate.apiclient import ApiClient, ApiError
-from tidegate.bootstrap import bootstrap, read_credentials
+from tidegate.bootstrap import bootstrap, credentials_path, read_credentials
 from tidegate.config import Settings, load_settings
 from tidegate.errors import TidegateError
+from tidegate.events.binding import canonical_registries
+from tidegate.events.grammar import text_problem
 from tidegate.events.sources import SOURCES
+from tidegate.security.datadir import secure_data_dir
 from tidegate.security.tokens import new_token
 from tidegate.simulate import CONTENT_TYPES, dockerhub_payload, registry_payload
 from tidegate.store import credentials
-from tidegate.store.credentials import ROLES
+from tidegate.store.credentials import ROLES, USER_MAX
 from tidegate.store.db import Database
 from tidegate.store.migrate import upgrade
 from tidegate.workflows import WorkflowInvalid, load_workflow, workflow_json_schema
@@ -61,7 +64,7 @@ def settings() -> Settings:
 
 def local_db(cfg: Settings) -> Database:
     """The configured database, migrated to this version (a no-op when it is current)."""
-    cfg.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secure_data_dir(cfg.data_dir, cfg.sqlite_files)
     db = Database(cfg.db_url)
     upgrade(db.engine)
     return db
@@ -96,11 +99,18 @@ def print_json(data: Any) -> None:
 def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     t = Table(*columns, box=None, pad_edge=False)
     for row in rows:
-        t.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
+        t.add_row(*(_cell(row.get(c)) for c in columns))
     out.print(t)
 
 
 # --- server -------------------------------------------------------------------------
+
+
+def shortened(url: str) -> str:
+    """A hook URL with its token cut to both ends: a server's output often ends up in a
+    log collector, and the whole token opens the webhook."""
+    base, _, token = url.rpartition("/")
+    return f"{base}/{token[:8]}…{token[-5:]}" if len(token) > 16 else url
 
 
 @app.command()
@@ -129,8 +139,8 @@ def serve(
     if first:
         err.print("First start: created an admin API token and one webhook per source.")
         for source, url in first.hooks.items():
-            err.print(f"  POST {source} webhooks to: {url}")
-        err.print(f"  Saved (owner-only) in {cfg.data_dir / 'credentials.json'}")
+            err.print(f"  POST {source} webhooks to: {shortened(url)}")
+        err.print(f"  Whole URLs and the token (owner-only): {credentials_path(cfg)}")
     else:
         err.print("Webhook URLs: `tidegate hook create SOURCE` prints a new one.")
     uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="warning")
@@ -140,8 +150,8 @@ def serve(
 def db_upgrade() -> None:
     """Bring the database schema to this version."""
     cfg = settings()
+    secure_data_dir(cfg.data_dir, cfg.sqlite_files)
     db = Database(cfg.db_url)
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(db.engine)
     out.print("database is up to date")
 
@@ -204,6 +214,12 @@ def revoke(what: str, row_id: str, revoking: Callable[[Session, str], object | N
     out.print(f"{what} {row_id} revoked")
 
 
+def _cell(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
 def _shown(value: object) -> object:
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -212,23 +228,38 @@ def _shown(value: object) -> object:
 def hook_create(
     source: Annotated[str, typer.Argument(help=f"One of: {', '.join(sorted(SOURCES))}")],
     name: Annotated[str, typer.Option(help="A name to recognise it by.")] = "",
+    registry: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--registry",
+            metavar="HOST[:PORT]",
+            help="A registry this `registry` hook serves (repeatable): events naming "
+            "another host are ignored, and Tidegate may contact this one even on a "
+            "private address.",
+        ),
+    ] = None,
 ) -> None:
     """Create a webhook endpoint and print its URL (shown once: it holds the secret)."""
     if source not in SOURCES:
         raise fail(f"unknown source {source!r}; known: {', '.join(sorted(SOURCES))}")
+    try:
+        registries = canonical_registries(source, registry or [])
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
     cfg = settings()
     db = local_db(cfg)
     token = new_token("tgh_")
     with db.session() as session:
-        hook = credentials.create_hook(session, source, name or source, token)
+        hook = credentials.create_hook(session, source, name or source, token, registries)
     out.print(f"{cfg.base_url}/hooks/{source}/{token}", highlight=False, soft_wrap=True)
     err.print(f"hook {hook.id} created; the URL is shown only now.")
 
 
 @hook_app.command("list")
 def hook_list(as_json: JsonFlag = False) -> None:
-    """List live webhook endpoints."""
-    listing(credentials.list_hooks, ["id", "source", "name", "created_at"], as_json)
+    """List live webhook endpoints (and the registries a `registry` hook serves)."""
+    columns = ["id", "source", "name", "registries", "created_at"]
+    listing(credentials.list_hooks, columns, as_json)
 
 
 @hook_app.command("revoke")
@@ -245,6 +276,10 @@ def token_create(
     """Create an API token for USER and print it (shown once)."""
     if role not in ROLES:
         err.print(f"error: role must be one of {', '.join(ROLES)}")
+        raise typer.Exit(2)
+    problem = text_problem(user, USER_MAX)
+    if problem is not None:
+        err.print(f"error: the user name {problem}")
         raise typer.Exit(2)
     db = local_db(settings())
     token = new_token("tga_")

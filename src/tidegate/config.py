@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     )
     notify_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = 1024 * 1024
+    # API requests (webhooks excepted): bodies are comments, hooks and workflow texts.
+    max_api_body_bytes: int = 64 * 1024
+    max_api_json_depth: int = 32
     # Container steps: the Docker Engine API (Docker, or Podman's `podman system service`).
     # Empty: DOCKER_HOST, else the usual Docker and Podman sockets that exist.
     docker_host: str = ""
@@ -130,6 +133,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return _sqlalchemy_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'dbos.db').resolve()}"
+
+    @property
+    def sqlite_files(self) -> list[Path]:
+        """The SQLite database files (none on PostgreSQL)."""
+        urls = (self.db_url, self.system_db_url)
+        return [Path(u.removeprefix("sqlite:///")) for u in urls if u.startswith("sqlite:///")]
 
     @property
     def base_url(self) -> str:

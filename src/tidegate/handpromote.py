@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from tidegate.config import Settings
 from tidegate.registry import CredentialStore, ImageRef, RegistryClient
 from tidegate.registry.copying import CopyResult
+from tidegate.registry.reach import Reach
 from tidegate.registry.referrers import Carried
 from tidegate.security.allowlist import AllowList
 
@@ -20,11 +21,18 @@ class HandPromotion:
     carried: Carried | None = None  # with signatures=True
 
 
+def reach_for(settings: Settings) -> Reach:
+    """The server's registry allow-list, and its rule for private addresses."""
+    allowed = AllowList(settings.registry_allowed_hosts)
+    return Reach(allowed, insecure=settings.insecure_registries)
+
+
 def client_for(settings: Settings) -> RegistryClient:
     return RegistryClient(
         CredentialStore(settings.docker_config, settings.logins()),
         timeout=settings.outbound_timeout,
         insecure_hosts=settings.insecure_registries,
+        reach=reach_for(settings),
     )
 
 
@@ -40,9 +48,9 @@ async def promote(
     `signatures`, then what refers to it (referrers, cosign tags) to DST's repository."""
     source = ImageRef.parse(source_text)
     destination = ImageRef.parse(destination_text)
-    allow = AllowList(settings.registry_allowed_hosts)
+    reach = reach_for(settings)
     for ref in (source, destination):
-        allow.check(f"https://{ref.registry}/")
+        reach.check_registry(ref.registry)
     async with client_for(settings) as client:
         if not source.digest:
             source = source.with_digest((await client.resolve(source)).digest)

@@ -45,7 +45,7 @@ def test_quickstart_serves_and_simulate_makes_a_succeeding_run(tmp_path: Path) -
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIDEGATE_")}
     env["TIDEGATE_PORT"] = str(port)
     env["TIDEGATE_URL"] = f"http://127.0.0.1:{port}"
-    env["TIDEGATE_REGISTRY_ALLOWED_HOSTS"] = "127.0.0.1"  # tests stay on loopback
+    env["TIDEGATE_REGISTRY_ALLOWED_HOSTS"] = "127.0.0.1:*"  # tests stay on loopback
     (first_command,) = readme_commands()[:1]
     log = (tmp_path / "serve.log").open("wb")
     # Its own session: the shell, the script and the server stop together.

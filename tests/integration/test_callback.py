@@ -31,7 +31,7 @@ PAYLOAD = callback_payload("succeeded", "All 3 jobs passed", "http://tidegate.te
 
 @pytest.fixture
 def allow(httpserver: HTTPServer) -> AllowList:
-    return AllowList([httpserver.host])
+    return AllowList([f"{httpserver.host}:{httpserver.port}"])
 
 
 @pytest.fixture
@@ -142,6 +142,14 @@ async def test_a_port_off_the_allow_list_gets_no_request(httpserver: HTTPServer)
     assert not result.delivered and httpserver.log == []
 
 
+async def test_a_host_without_a_port_is_https_on_443_only(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(HOOK).respond_with_data("OK")
+    result = await deliver(httpserver.url_for(HOOK), AllowList([httpserver.host]))
+    assert not result.delivered and result.attempts == 0
+    assert result.error is not None and "allow-list" in result.error
+    assert httpserver.log == []
+
+
 async def test_404_stops(httpserver: HTTPServer, allow: AllowList) -> None:
     httpserver.expect_request(HOOK).respond_with_data("gone", status=404)
     result = await deliver(httpserver.url_for(HOOK), allow)
@@ -180,7 +188,8 @@ async def test_connection_refused_is_retried_not_raised() -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    result = await deliver(f"http://127.0.0.1:{port}/hook/x/", AllowList(["127.0.0.1"]), attempts=2)
+    allow = AllowList([f"127.0.0.1:{port}"])
+    result = await deliver(f"http://127.0.0.1:{port}/hook/x/", allow, attempts=2)
     assert not result.delivered and result.attempts == 2 and result.status is None
     assert result.error is not None and "ConnectError" in result.error
 
@@ -191,7 +200,7 @@ async def test_an_unexpected_error_is_reported_not_raised(allow: AllowList) -> N
 
     result = await deliver(
         "http://localhost/hook/x/",
-        AllowList(["localhost"]),
+        AllowList(["localhost:80"]),
         client_factory=lambda: httpx2.AsyncClient(transport=httpx2.MockTransport(explode)),
     )
     assert not result.delivered and result.attempts == 1

@@ -42,7 +42,7 @@ async def test_json_url_receives_title_and_body(server: HTTPServer) -> None:
         [json_url(server)],
         "web-release failed",
         "run r1: smoke failed",
-        AllowList(["127.0.0.1"]),
+        AllowList(["127.0.0.1:*"]),
         timeout=5,
     )
     assert result == NotifyResult(sent=[f"json://127.0.0.1:{server.port}/***"])
@@ -75,10 +75,10 @@ async def test_each_url_gets_its_own_verdict(server: HTTPServer) -> None:
         json_url(server, "/ok"),
         json_url(server, "/broken"),
         SLACK,  # hooks.slack.com: not on this list
-        "mailto://user:pw@mail.example.com",  # destination not derived: refused without "*"
+        "mailto://user:pw@mail.example.com",  # destination not derived: refused without "*:*"
         "nosuchscheme://token",
     ]
-    result = await send_notification(urls, "t", "b", AllowList(["127.0.0.1"]), timeout=5)
+    result = await send_notification(urls, "t", "b", AllowList(["127.0.0.1:*"]), timeout=5)
     port = server.port
     assert result.sent == [f"json://127.0.0.1:{port}/***"]
     assert result.refused == ["slack://hooks.slack.com:443/***", "mailto://***"]
@@ -86,10 +86,24 @@ async def test_each_url_gets_its_own_verdict(server: HTTPServer) -> None:
     assert sorted(req.path for req, _ in server.log) == ["/broken", "/ok"]
 
 
-async def test_star_allows_any_destination(server: HTTPServer) -> None:
+async def test_star_any_port_allows_any_destination(server: HTTPServer) -> None:
     server.expect_request("/notify").respond_with_data("OK")
-    result = await send_notification([json_url(server)], "t", "b", AllowList(["*"]), timeout=5)
+    result = await send_notification([json_url(server)], "t", "b", AllowList(["*:*"]), timeout=5)
     assert len(result.sent) == 1
+
+
+async def test_an_entry_without_a_port_allows_https_on_443_only(server: HTTPServer) -> None:
+    """`127.0.0.1` is not `http://127.0.0.1:PORT`, and `*` is not anywhere."""
+    server.expect_request("/notify").respond_with_data("OK")
+    for entries in (["127.0.0.1"], ["*"]):
+        result = await send_notification(
+            [json_url(server)], "t", "b", AllowList(entries), timeout=5
+        )
+        assert result.refused == [f"json://127.0.0.1:{server.port}/***"]
+    plain = ["json://127.0.0.1:443/notify", f"jsons://127.0.0.1:{server.port}/notify"]
+    result = await send_notification(plain, "t", "b", AllowList(["127.0.0.1"]), timeout=5)
+    assert len(result.refused) == 2
+    assert server.log == []
 
 
 async def test_redirects_are_not_followed(server: HTTPServer) -> None:
@@ -98,7 +112,7 @@ async def test_redirects_are_not_followed(server: HTTPServer) -> None:
     )
     server.expect_request("/elsewhere").respond_with_data("OK")
     urls = [json_url(server) + "?redirect=yes"]  # asking for it changes nothing
-    result = await send_notification(urls, "t", "b", AllowList(["127.0.0.1"]), timeout=5)
+    result = await send_notification(urls, "t", "b", AllowList(["127.0.0.1:*"]), timeout=5)
     assert [req.path for req, _ in server.log] == ["/notify"]
     assert result.sent == []
 
@@ -111,7 +125,7 @@ async def test_timeout_counts_as_failed(server: HTTPServer, release: threading.E
     server.expect_request("/notify").respond_with_handler(slow)
     started = time.monotonic()
     result = await send_notification(
-        [json_url(server)], "t", "b", AllowList(["127.0.0.1"]), timeout=0.5
+        [json_url(server)], "t", "b", AllowList(["127.0.0.1:*"]), timeout=0.5
     )
     assert result.failed == [f"json://127.0.0.1:{server.port}/***"]
     assert time.monotonic() - started < 3
@@ -127,7 +141,7 @@ async def test_tokens_stay_out_of_results_and_logs(
         "nosuchscheme://unparseabletoken77",
         SLACK,
     ]
-    result = await send_notification(urls, "t", "b", AllowList(["127.0.0.1"]), timeout=5)
+    result = await send_notification(urls, "t", "b", AllowList(["127.0.0.1:*"]), timeout=5)
     assert len(result.sent) == 1
     shown = repr(result)
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name != "werkzeug")

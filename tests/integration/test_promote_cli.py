@@ -40,7 +40,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     """The CLI's environment: its own data directory, no docker logins, loopback only."""
     return {
         "TIDEGATE_DATA_DIR": str(tmp_path / "data"),
-        "TIDEGATE_REGISTRY_ALLOWED_HOSTS": "127.0.0.1",
+        "TIDEGATE_REGISTRY_ALLOWED_HOSTS": "127.0.0.1:*",
         "DOCKER_CONFIG": str(tmp_path / "docker"),
     }
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
 from datetime import UTC, timedelta
@@ -21,6 +23,7 @@ from tidegate.executors import (
     Outcome,
     shell_argv,
 )
+from tidegate.executors.ledger import KEY_VARIABLE, GroupLedger
 from tidegate.executors.local import split_lines
 
 pytestmark = pytest.mark.anyio
@@ -244,3 +247,32 @@ async def test_cancelling_the_task_still_destroys_the_group() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert wait_dead(int(lines[0].text))
+
+
+def test_a_step_spawned_but_not_yet_recorded_is_reaped_by_its_key(tmp_path: Path) -> None:
+    """A kill between the spawn and the record: the claimed key finds the orphan."""
+    ledger = GroupLedger(tmp_path / "groups")
+    key = ledger.claim()
+    orphan = subprocess.Popen(
+        ["sleep", "60"], env={**os.environ, KEY_VARIABLE: key}, start_new_session=True
+    )
+    try:
+        # The server dies before `record`: its claim stays, with an owner now gone.
+        claim = tmp_path / "groups" / f"key-{key}"
+        claim.write_text("- 999999999 0\n")
+        killed = GroupLedger(tmp_path / "groups").reap()
+        assert killed == [orphan.pid]
+        assert orphan.wait(timeout=10) == -signal.SIGKILL
+        assert not claim.exists()
+    finally:
+        orphan.kill()
+        orphan.wait()
+
+
+def test_a_live_owners_claim_is_left_alone(tmp_path: Path) -> None:
+    ledger = GroupLedger(tmp_path / "groups")
+    key = ledger.claim()
+    assert GroupLedger(tmp_path / "groups").reap() == []
+    assert (tmp_path / "groups" / f"key-{key}").exists()
+    ledger.release(key)
+    assert not (tmp_path / "groups" / f"key-{key}").exists()

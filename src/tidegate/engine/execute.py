@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tidegate.engine.loaded import FINALLY, LoadedRun, load_run_async
-from tidegate.engine.logsink import LogSink
+from tidegate.engine.logsink import LogSink, event_secrets
 from tidegate.engine.runtime import get_runtime
 from tidegate.engine.stepctx import expr_context, make_step_context
 from tidegate.engine.steps import STEP_KINDS
@@ -83,7 +83,9 @@ async def execute_step(
     timeout = step_timeout(loaded, job_id, step.timeout or runtime.settings.step_timeout)
     name = step_name(step)
     ctx = expr_context(runtime, loaded, loaded.job_statuses, run_status)
-    sink = LogSink(runtime.db, run_id, job_id, index, runtime.secret_values())
+    sink = LogSink(
+        runtime.db, run_id, job_id, index, [*runtime.secret_values(), *event_secrets(loaded.event)]
+    )
 
     def record(status: str, **fields: Any) -> None:
         with runtime.db.session() as session:

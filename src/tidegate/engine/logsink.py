@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from tidegate.events.model import ImageEvent
 from tidegate.store.db import Database
 from tidegate.store.logs import append_lines
 
 MASK = "***"
 FLUSH_LINES = 200
 FLUSH_SECONDS = 0.25
+
+
+def event_secrets(event: ImageEvent) -> list[str]:
+    """What an event carries that is a secret: Docker Hub's callback URL, which lets
+    whoever holds it report a result for the image. Viewers never see it in the API;
+    a step that prints it must not show it to them either."""
+    return [event.callback_url] if event.callback_url else []
 
 
 def mask(text: str, secrets: list[str]) -> str:

@@ -1,16 +1,19 @@
 """Pinning: when a run starts, its image tag becomes a digest, once, for every step.
 
 A later push to the same tag cannot change what the run tests, approves and promotes.
-The digest comes from the event when the registry sent one, else from the registry.
+The digest comes from the event when the registry sent one, else from the registry: one
+the allow-list allows, or the hook the event came in on is bound to (registry/reach.py).
+What the run records of a failure is ours (a status, a known error code), never the
+answer's words: the host came from the webhook sender, and viewers read the record.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tidegate.engine.loaded import load_run_async
 from tidegate.engine.runtime import get_runtime
-from tidegate.errors import OutboundRefused
 from tidegate.registry import ImageRef, RegistryError
 from tidegate.store import runs as store_runs
 
@@ -28,12 +31,12 @@ async def pin_image(run_id: str) -> dict[str, Any]:
         ref = ImageRef(
             registry=event.registry, repository=event.repository, tag=event.tag or "latest"
         )
+        bound = await asyncio.to_thread(runtime.bound_registries, run.event_id)
         try:
-            runtime.registry_allow.check(f"https://{ref.registry}/")
-            async with runtime.registry_client() as client:
+            async with runtime.registry_client(bound) as client:
                 digest = (await client.resolve(ref)).digest
-        except (RegistryError, OutboundRefused) as exc:
-            error = f"cannot resolve {ref} to a digest: {exc.message}"
+        except RegistryError as exc:
+            error = f"cannot resolve {ref} to a digest: {exc.brief}"
     with runtime.db.session() as session:
         if digest:
             image = f"{event.registry}/{event.repository}@{digest}"

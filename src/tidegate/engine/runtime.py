@@ -7,6 +7,7 @@ arguments, so the process-wide services they use live here.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from tidegate.engine.wakeups import Wakeups
 from tidegate.executors.base import Executor
 from tidegate.executors.docker import DockerExecutor
 from tidegate.registry import CredentialStore, ImageRef, RegistryClient, RegistryError
+from tidegate.registry.reach import Reach
 from tidegate.security.allowlist import AllowList
+from tidegate.store.credentials import registries_of_event
 from tidegate.store.db import Database
 
 
@@ -45,12 +48,24 @@ class Runtime:
         """Host steps start beside the workflows directory, where a project keeps `ci/`."""
         return self.settings.workflows.resolve().parent
 
-    def registry_client(self) -> RegistryClient:
+    def bound_registries(self, event_id: str) -> list[str]:
+        """The registries an admin bound the event's hook to: contacted even on a private
+        address, which the allow-list's `*` does not reach (blocking: a query)."""
+        with self.db.session() as session:
+            return registries_of_event(session, event_id)
+
+    def reach(self, bound: Sequence[str] = ()) -> Reach:
+        """The registries and addresses Tidegate may contact; `bound`: the registries of
+        the hook the run's event came in on (`bound_registries`)."""
+        return Reach(self.registry_allow, bound=bound, insecure=self.settings.insecure_registries)
+
+    def registry_client(self, bound: Sequence[str] = ()) -> RegistryClient:
         """A client for one task: httpx pools must not cross the event loops DBOS uses."""
         return RegistryClient(
             self.credentials,
             timeout=self.settings.outbound_timeout,
             insecure_hosts=self.settings.insecure_registries,
+            reach=self.reach(bound),
         )
 
     def pull_auth(self, image: str) -> dict[str, str] | None:

@@ -13,6 +13,7 @@ from tidegate.engine.launch import SERIAL_QUEUE
 from tidegate.engine.planner import plan_runs
 from tidegate.engine.runtime import Runtime
 from tidegate.errors import Conflict, NotFound
+from tidegate.security.tracebacks import scrubbed
 from tidegate.store import events as store_events
 from tidegate.store import runs as store_runs
 from tidegate.store.models import Run
@@ -44,8 +45,8 @@ async def start_runs(runs: list[Started]) -> None:
     for run in runs:
         try:
             await start_run(run.run_id, run.concurrency_key)
-        except Exception:  # the run stays queued; `resume_queued` starts it at the next launch
-            log.exception("run.start_failed", run_id=run.run_id)
+        except Exception as exc:  # the run stays queued; `resume_queued` starts it later
+            log.error("run.start_failed", run_id=run.run_id, where=scrubbed(exc))
 
 
 async def resume_queued(runtime: Runtime) -> int:
@@ -73,8 +74,8 @@ async def sweep(runtime: Runtime) -> None:
         await asyncio.sleep(runtime.wakeups.interval)
         try:
             await resume_queued(runtime)
-        except Exception:  # the next round tries again; say why in the log
-            log.exception("sweep.failed")
+        except Exception as exc:  # the next round tries again; say where in the log
+            log.error("sweep.failed", where=scrubbed(exc))
 
 
 def cancel_run(runtime: Runtime, run_id: str) -> None:

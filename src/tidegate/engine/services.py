@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from tidegate.engine.loaded import load_run_async
-from tidegate.engine.logsink import LogSink
+from tidegate.engine.logsink import LogSink, event_secrets
 from tidegate.engine.runtime import get_runtime
 from tidegate.engine.stepctx import make_step_context
 from tidegate.engine.steps.container import container_env, step_labels
 from tidegate.executors.container_spec import ContainerRun
 from tidegate.executors.services import ServiceFailed, ServiceHandle
 from tidegate.store import runs as store_runs
+from tidegate.workflows.shell import render_command
 
 SERVICES_INDEX = -1  # the services' record and log lines sit before the job's steps
 
@@ -25,7 +26,13 @@ async def start_services(run_id: str, job_id: str) -> dict[str, Any]:
     runtime = get_runtime()
     loaded = await load_run_async(runtime, run_id)
     job = loaded.workflow.jobs[job_id]
-    sink = LogSink(runtime.db, run_id, job_id, SERVICES_INDEX, runtime.secret_values())
+    sink = LogSink(
+        runtime.db,
+        run_id,
+        job_id,
+        SERVICES_INDEX,
+        [*runtime.secret_values(), *event_secrets(loaded.event)],
+    )
     ctx = make_step_context(
         runtime,
         loaded,
@@ -63,13 +70,12 @@ async def start_services(run_id: str, job_id: str) -> dict[str, Any]:
     started: list[ServiceHandle] = []
     try:
         for name, service in job.services.items():
+            argv = render_command(service.entrypoint, service.command, ctx.render)
             run = ContainerRun(
                 image=ctx.render(service.image),
-                command=[ctx.render(a) for a in service.command] if service.command else None,
-                entrypoint=(
-                    [ctx.render(a) for a in service.entrypoint] if service.entrypoint else None
-                ),
-                env=container_env(ctx, dict(service.env)),
+                command=argv.command,
+                entrypoint=argv.entrypoint,
+                env={**container_env(ctx, dict(service.env)), **argv.env},
                 network=service.network,
                 labels=step_labels(ctx, "service"),
             )

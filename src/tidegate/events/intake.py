@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tidegate.errors import NotFound, PayloadError
-from tidegate.events.grammar import event_problem
+from tidegate.events.binding import refusal
+from tidegate.events.grammar import event_problem, short
 from tidegate.events.model import ImageEvent
 from tidegate.events.sources import get_source
 from tidegate.store import credentials
@@ -64,7 +65,14 @@ def receive(
     result = Received(ignored=list(parsed.ignored))
     received_at = datetime.now(UTC)
     with db.session() as session:
+        # A `registry` hook bound to its registries: an event naming another host is left
+        # out, so that no sender picks a host Tidegate will contact.
+        bound = credentials.hook_registries(session, hook_id)
         for event in parsed.events:
+            reason = refusal(event.registry, bound)
+            if reason is not None:
+                result.ignored.append(f"event {short(event.delivery_id)}: {reason}")
+                continue
             _store_one(
                 session,
                 event.model_copy(update={"received_at": received_at}),

@@ -32,7 +32,8 @@ class LogLine:
 
 @dataclass
 class CommandSpec:
-    """What to run. `env` is the whole environment: executors add nothing to it."""
+    """What to run. `env` is the whole environment: executors add only their own
+    bookkeeping to it (the local executor's TIDEGATE_STEP_KEY, see ledger.py)."""
 
     argv: list[str]
     env: dict[str, str]

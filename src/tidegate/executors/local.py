@@ -9,6 +9,7 @@ grandchild that still holds stdout open.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shlex
 import shutil
@@ -25,7 +26,7 @@ from tidegate.executors.base import (
     consume_lines,
     emit_line,
 )
-from tidegate.executors.ledger import GroupLedger
+from tidegate.executors.ledger import KEY_VARIABLE, GroupLedger
 
 MAX_LINE = 64 * 1024  # bytes; a longer line is split, so a newline-less flood cannot hang us
 _CHUNK = 64 * 1024
@@ -37,7 +38,8 @@ def shell_argv(script: str, shell: str | None = None) -> list[str]:
 
     None picks bash (`-eo pipefail`) when the host has it, else POSIX sh (`-e`).
     "bash" and "sh" force one; any other value is split into words and gets the
-    script as its last argument (e.g. "python3 -c").
+    script as its last argument (e.g. "python3 -c"). `script` runs as code: it must
+    never hold a value from an event (see workflows/shell.py).
     """
     if shell is None:
         shell = "bash" if shutil.which("bash") else "sh"
@@ -80,6 +82,9 @@ class LocalExecutor:
         if cancel.is_set():
             return Outcome(exit_code=None, cancelled=True)
         pipes: list[tuple[asyncio.StreamReader, asyncio.ReadTransport]] = []
+        key = self.ledger.claim() if self.ledger else None
+        if key is not None:
+            spec = dataclasses.replace(spec, env={**spec.env, KEY_VARIABLE: key})
         try:
             try:
                 proc = await _spawn(spec, pipes)
@@ -90,7 +95,8 @@ class LocalExecutor:
                 return Outcome(exit_code=127 if isinstance(exc, FileNotFoundError) else 126)
             self._groups.add(proc.pid)
             if self.ledger:
-                self.ledger.record(proc.pid)
+                self.ledger.record(proc.pid, key)
+                key = None
             try:
                 return await self._supervise(proc, pipes, spec.timeout, on_line, cancel)
             finally:
@@ -100,6 +106,8 @@ class LocalExecutor:
         finally:
             for _, transport in pipes:
                 transport.close()
+            if self.ledger and key is not None:
+                self.ledger.release(key)
 
     def reap(self) -> list[int]:
         """Kill the groups a crashed predecessor left running (see `ledger`)."""

@@ -27,6 +27,7 @@ import httpx2
 from tidegate import __version__
 from tidegate.backoff import jitter, retry_after
 from tidegate.security.allowlist import AllowList
+from tidegate.security.tracebacks import scrubbed
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +174,8 @@ async def deliver_callback(
                         wait = jitter(backoff, attempt, max_delay)
                     await asyncio.sleep(min(wait, max_delay))
     except Exception as exc:  # a bug or an unexpected library error: still not the run's
-        log.exception("callback to %s failed", shown)
         error = _describe(exc, url)
+        log.error("callback to %s failed: %s\n%s", shown, error, scrubbed(exc))
     return CallbackResult(False, attempt, status, error)
 
 

@@ -4,7 +4,7 @@ Apprise URLs name a service, not always a host: `slack://T/B/C` posts to
 hooks.slack.com. So the destination comes from the parsed plugin: for the generic HTTP
 schemes (json, form, xml) and self-hosted services it is the URL's host; for hosted
 services it is read from the URL the plugin posts to (`_DESTINATIONS`). A URL whose
-destination we cannot tell is refused unless the allow-list holds "*".
+destination we cannot tell is refused unless the allow-list holds "*:*".
 
 Apprise URLs carry tokens, so they are only ever shown as `scheme://host/***`.
 """
@@ -25,7 +25,7 @@ from tidegate.security.allowlist import AllowList
 
 log = logging.getLogger(__name__)
 
-Destination = tuple[str, int | None]  # (host, port)
+Destination = tuple[str, int | None, str]  # (host, port, scheme): the allow-list's port rule
 
 
 @dataclass
@@ -106,7 +106,7 @@ def _plan(url: str, allow: AllowList) -> tuple[str, Any, bool]:
         return shown, None, False
     if found is None:
         return shown, plugin, allow.unrestricted
-    return shown, plugin, bool(found) and all(allow.allows_host(h, p) for h, p in found)
+    return shown, plugin, bool(found) and all(allow.allows_host(*d) for d in found)
 
 
 def _instantiate(url: str) -> Any:
@@ -137,8 +137,9 @@ def _url_host(plugin: Any) -> list[Destination] | None:
     """The host in the URL itself (generic HTTP schemes, self-hosted services)."""
     if not plugin.host:
         return None
+    scheme = "https" if plugin.secure else "http"
     port = plugin.port if isinstance(plugin.port, int) else (443 if plugin.secure else 80)
-    return [(plugin.host, port)]
+    return [(plugin.host, port, scheme)]
 
 
 def _posts_to(attr: str) -> Callable[[Any], list[Destination] | None]:
@@ -149,7 +150,8 @@ def _posts_to(attr: str) -> Callable[[Any], list[Destination] | None]:
         parts = urlsplit(value if isinstance(value, str) else "")
         if not parts.hostname or "{" in parts.netloc:  # absent, or a per-user template
             return None
-        return [(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))]
+        scheme = "https" if parts.scheme == "https" else "http"
+        return [(parts.hostname, parts.port or (443 if scheme == "https" else 80), scheme)]
 
     return destinations
 
@@ -174,7 +176,7 @@ def _ntfy(plugin: Any) -> list[Destination] | None:
     return _url_host(plugin)
 
 
-# Keyed by the plugin's secure protocol. A service missing here is refused unless "*".
+# Keyed by the plugin's secure protocol. A service missing here is refused unless "*:*".
 _DESTINATIONS: dict[str, Callable[[Any], list[Destination] | None]] = {
     "jsons": _url_host,
     "forms": _url_host,
@@ -191,6 +193,6 @@ _DESTINATIONS: dict[str, Callable[[Any], list[Destination] | None]] = {
 def _shown(scheme: str, found: list[Destination] | None) -> str:
     if not found:
         return f"{scheme}://***"
-    host, port = found[0]
+    host, port, _ = found[0]
     host = f"[{host.strip('[]')}]" if ":" in host else host
     return f"{scheme}://{host}:{port}/***"

@@ -17,6 +17,7 @@ from tidegate.registry.errors import (
     RegistryAuthError,
     RegistryError,
     RegistryProtocolError,
+    RegistryRefused,
     RegistryUnreachable,
 )
 from tidegate.registry.hosts import api_host, is_loopback
@@ -37,6 +38,7 @@ __all__ = [
     "RegistryClient",
     "RegistryError",
     "RegistryProtocolError",
+    "RegistryRefused",
     "RegistryUnreachable",
     "Resolved",
     "api_host",

@@ -10,7 +10,8 @@ request. Tokens are cached per (host, scope) until `expires_in` minus a margin, 
 serve any request whose scope theirs covers.
 
 The token request goes to the realm's host and nowhere else (redirects are not
-followed), plain http only for a loopback realm or one on a host marked insecure, and
+followed), plain http only for a loopback realm or one on a host marked insecure, to an
+address the client's `Reach` accepts (a realm on a private address must be listed), and
 it inherits the timeout of the request it serves.
 """
 
@@ -205,23 +206,26 @@ class RegistryAuth(httpx2.Auth):
 
     def _checked_realm(self, realm: str, host: str) -> httpx2.URL:
         registry = registry_name(host)
-        refused = f"token realm {realm[:200]!r} refused"
         try:
             url = httpx2.URL(realm)
             if url.scheme not in ("http", "https") or not url.host or url.userinfo:
                 raise OutboundRefused("not an http(s) URL with a host and no user info")
             netloc = url.netloc.decode("ascii")
             # The allow-list's URL checks (no control characters, no `\@`-style
-            # authority tricks) with the realm's own host as the only entry.
-            AllowList([netloc]).check(str(url))
-        except (httpx2.InvalidURL, OutboundRefused, ValueError) as exc:
-            detail = exc.message if isinstance(exc, OutboundRefused) else "invalid URL"
-            raise RegistryProtocolError(f"{refused}: {detail}", registry=registry) from None
+            # authority tricks) with the realm's own host, any port, as the only entry.
+            AllowList([f"[{url.host}]:*" if ":" in url.host else f"{url.host}:*"]).check(realm)
+        except (httpx2.InvalidURL, OutboundRefused, ValueError):
+            # Not the realm itself: the registry chose it, and messages reach viewers.
+            raise RegistryProtocolError(
+                f"token realm of {registry} refused: not an http(s) URL with a plain host",
+                registry=registry,
+            ) from None
         if url.scheme == "http" and not (
             is_loopback(netloc) or {netloc.lower(), url.host.lower()} & self._insecure
         ):
             raise RegistryProtocolError(
-                f"{refused}: plain http is only used for loopback or insecure hosts",
+                f"token realm http://{netloc} refused: plain http is only used for loopback"
+                " or insecure hosts",
                 registry=registry,
             )
         return url
@@ -232,8 +236,8 @@ class RegistryAuth(httpx2.Auth):
         registry = registry_name(host)
         service = f"token service {response.request.url.netloc.decode('ascii')}"
         status = response.status_code
-        said = what_was_said(response)
-        said = f": {said}" if said else ""
+        said = what_was_said(response)  # known error codes only, never the body's words
+        said = f" ({said})" if said else ""
         if status in (401, 403):
             who = f"user {creds.username!r}" if creds else "anonymous access"
             raise RegistryAuthError(

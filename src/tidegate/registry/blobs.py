@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import httpx2
 
 from tidegate.registry.errors import RegistryError, RegistryProtocolError
+from tidegate.registry.manifest_io import valid_digest
 from tidegate.registry.reference import ImageRef
 from tidegate.registry.session import Session, error, raise_for_status
 
@@ -228,4 +229,5 @@ def _stored(response: httpx2.Response, body: bytes, ref: ImageRef) -> None:
     _expect(response, body, ref, 201)
     said = response.headers.get("docker-content-digest", "")
     if said and said != ref.digest:
-        raise error(RegistryProtocolError, ref, f"stored as {said}, not {ref.digest}")
+        shown = said if valid_digest(said) else "an invalid digest"  # a header: not quoted
+        raise error(RegistryProtocolError, ref, f"stored as {shown}, not {ref.digest}")

@@ -25,6 +25,7 @@ from tidegate.registry.credentials import Credentials
 from tidegate.registry.errors import InvalidReference
 from tidegate.registry.manifest_io import Manifest, Resolved
 from tidegate.registry.manifest_memory import MANIFESTS, ManifestMemory
+from tidegate.registry.reach import Reach
 from tidegate.registry.reference import ImageRef
 from tidegate.registry.referrers import Carried, Carrier
 from tidegate.registry.session import Session
@@ -57,7 +58,8 @@ class RegistryClient:
     `sightings` remembers which repositories hold which blobs, so a later copy into the
     same registry mounts instead of uploading; `manifests` keeps manifests read by
     digest, so a later copy of the same image only checks that the source still has it
-    (one memory of each per process by default).
+    (one memory of each per process by default). `reach` decides which hosts and
+    addresses may be contacted (None: any; Tidegate's own clients always pass one).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class RegistryClient:
         concurrency: int = 4,
         sightings: BlobSightings = SIGHTINGS,
         manifests: ManifestMemory = MANIFESTS,
+        reach: Reach | None = None,
     ) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
@@ -86,6 +89,7 @@ class RegistryClient:
             max_delay=max_delay,
             transport=transport,
             sleep=_backoff_sleep,
+            reach=reach,
         )
         self._chunk_size = chunk_size
         self._concurrency = concurrency

@@ -7,19 +7,22 @@
         ├── RegistryAuthError      401/403 from the registry or its token service
         ├── ManifestNotFound       404: no such tag, digest or repository
         ├── BlobNotFound           404: no such blob (a layer or config)
-        └── RegistryProtocolError  an answer we cannot use (bad token JSON, digest mismatch)
+        ├── RegistryProtocolError  an answer we cannot use (bad token JSON, digest mismatch)
+        └── RegistryRefused        a host Tidegate may not contact (also an OutboundRefused)
 
 Messages name where (`registry/repository:reference`, the reference being a blob's
-digest for a blob), the HTTP status when there was one, and what the registry said;
-never a password or token. A request made for a larger task (a referrer copied along
-with an image) is prefixed with that task (`within`).
+digest for a blob), the HTTP status when there was one, and the registry's error code
+when it sent a known one (`manifest unknown`); never the words of the answer (a page of
+whatever service answered, an echo of the request), nor a password or token. A request
+made for a larger task (a referrer copied along with an image) is prefixed with that
+task (`within`).
 """
 
 from __future__ import annotations
 
 import copy
 
-from tidegate.errors import TidegateError
+from tidegate.errors import OutboundRefused, TidegateError
 
 
 class RegistryError(TidegateError):
@@ -58,6 +61,12 @@ class RegistryError(TidegateError):
         new.message = new._compose()
         new.args = (new.message,)
         return new
+
+    @property
+    def brief(self) -> str:
+        """The message without where: for a caller whose own message names the image."""
+        status = f"HTTP {self.status}: " if self.status is not None else ""
+        return f"{self.context}: {status}{self.detail}" if self.context else status + self.detail
 
     def _compose(self) -> str:
         where = self.registry
@@ -103,3 +112,7 @@ class BlobNotFound(RegistryError):
 
 class RegistryProtocolError(RegistryError):
     """The registry's answer is not one we can use."""
+
+
+class RegistryRefused(RegistryError, OutboundRefused):
+    """The host is not one Tidegate may contact."""

@@ -60,8 +60,9 @@ async def get_manifest(session: Session, ref: ImageRef) -> Manifest:
         raise _mismatch(ref, digest)
     said = response.headers.get("docker-content-digest", "")
     if said.startswith(f"{algorithm}:") and said != digest:
+        shown = said if valid_digest(said) else "an invalid digest"  # a header: not quoted
         raise error(
-            RegistryProtocolError, ref, f"Docker-Content-Digest {said} but the bytes are {digest}"
+            RegistryProtocolError, ref, f"Docker-Content-Digest {shown} but the bytes are {digest}"
         )
     return Manifest(body, media_type, digest)
 

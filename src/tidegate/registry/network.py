@@ -6,23 +6,43 @@ once and makes a handful of small requests, so that wrapping was a quarter of it
 time on a local registry (bench/promote.py). asyncio's own streams do the same work
 with less around it. Timeouts and failures are raised as httpcore2's exceptions, which
 httpx2 turns into its own, as it does for anyio's.
+
+A connection resolves its host once, has an `AddressPolicy` judge every address (a
+name chosen by a webhook sender must not lead to an internal service: reach.py), and
+connects to the addresses judged, never to the name again: no second lookup can answer
+differently (DNS rebinding). TLS still verifies, and sends as SNI, the name: httpcore2
+passes it to `start_tls` as `server_hostname`, and the Host header comes from the URL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import asyncio.staggered
+import functools
+import ipaddress
 import select
 import socket
 import ssl
-from collections.abc import Awaitable, Iterable
-from typing import Any
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Any, Protocol
 
 import httpcore2
 import httpx2
 from httpcore2 import SOCKET_OPTION, AsyncNetworkBackend, AsyncNetworkStream
 
+from tidegate.security.addresses import IPAddress
+
 # As RFC 8305 suggests, and as anyio does: IPv6 first, IPv4 250 ms later if need be.
 HAPPY_EYEBALLS_DELAY = 0.25
+
+AddressInfo = tuple[int, int, int, str, tuple[Any, ...]]  # getaddrinfo's
+
+
+class AddressPolicy(Protocol):
+    """Judges the addresses a host resolved to, before any is connected to."""
+
+    def check_addresses(self, host: str, port: int, addresses: Sequence[IPAddress]) -> None:
+        """Raise (any exception but OSError) to refuse the connection."""
 
 
 class AsyncioStream(AsyncNetworkStream):
@@ -90,7 +110,11 @@ class AsyncioStream(AsyncNetworkStream):
 
 
 class AsyncioBackend(AsyncNetworkBackend):
-    """httpcore2's network backend on asyncio streams (TCP and Unix sockets)."""
+    """httpcore2's network backend on asyncio streams (TCP and Unix sockets); TCP
+    connections only to addresses `policy` accepts (None: any)."""
+
+    def __init__(self, policy: AddressPolicy | None = None) -> None:
+        self._policy = policy
 
     async def connect_tcp(
         self,
@@ -100,16 +124,28 @@ class AsyncioBackend(AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SOCKET_OPTION] | None = None,
     ) -> AsyncNetworkStream:
-        opening = asyncio.open_connection(
-            host,
-            port,
-            local_addr=(local_address, 0) if local_address else None,
-            happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
-        )
+        opening = self._open(host, port, local_address)
         stream = await _connected(opening, timeout, f"{host}:{port}", socket_options)
         sock = stream.get_extra_info("socket")
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small requests go at once
         return stream
+
+    async def _open(
+        self, host: str, port: int, local_address: str | None
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Resolve, judge, then connect to the judged addresses (happy eyeballs)."""
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        if not infos:
+            raise OSError(f"{host} resolved to no address")
+        if self._policy is not None:
+            self._policy.check_addresses(host, port, [_address(info) for info in infos])
+        sock = await _connect_any(_interleaved(infos), local_address)
+        try:
+            return await asyncio.open_connection(sock=sock)
+        except BaseException:
+            sock.close()
+            raise
 
     async def connect_unix_socket(
         self,
@@ -126,9 +162,10 @@ class AsyncioBackend(AsyncNetworkBackend):
 
 class AsyncioTransport(httpx2.AsyncHTTPTransport):
     """httpx2's HTTP transport (HTTP/1.1, the given TLS context), its connection pool
-    on `AsyncioBackend`. Proxies from the environment keep httpx2's own transports."""
+    on `AsyncioBackend` with `policy`. A client given a transport ignores proxies from
+    the environment: every request goes through the policy."""
 
-    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext, policy: AddressPolicy | None = None) -> None:
         super().__init__(verify=ssl_context)
         limits = httpx2.Limits()  # httpx2's defaults, as the pool replaced had them
         self._pool = httpcore2.AsyncConnectionPool(
@@ -136,7 +173,7 @@ class AsyncioTransport(httpx2.AsyncHTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=AsyncioBackend(),
+            network_backend=AsyncioBackend(policy),
         )
 
 
@@ -157,6 +194,59 @@ async def _connected(
     for option in socket_options or ():
         writer.get_extra_info("socket").setsockopt(*option)
     return AsyncioStream(reader, writer)
+
+
+def _address(info: AddressInfo) -> IPAddress:
+    # An IPv6 link-local address may carry its zone ("fe80::1%eth0").
+    return ipaddress.ip_address(str(info[4][0]).partition("%")[0])
+
+
+def _interleaved(infos: Sequence[AddressInfo]) -> list[AddressInfo]:
+    """The resolver's order, families alternating from the first one's (RFC 8305)."""
+    families: dict[int, list[AddressInfo]] = {}
+    for info in infos:
+        families.setdefault(info[0], []).append(info)
+    groups = list(families.values())
+    ordered = []
+    for i in range(max(len(g) for g in groups)):
+        ordered += [g[i] for g in groups if i < len(g)]
+    return ordered
+
+
+async def _connect_any(infos: list[AddressInfo], local_address: str | None) -> socket.socket:
+    """A socket connected to one of `infos`: the next tried every HAPPY_EYEBALLS_DELAY
+    until one connects; the others are closed."""
+    loop = asyncio.get_running_loop()
+    connected: list[socket.socket] = []
+
+    async def attempt(info: AddressInfo) -> socket.socket:
+        family, kind, proto, _, address = info
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            if local_address:
+                sock.bind((local_address, 0))
+            await loop.sock_connect(sock, address)
+        except BaseException:  # a loser is cancelled: it closes its own socket
+            sock.close()
+            raise
+        connected.append(sock)
+        return sock
+
+    if len(infos) == 1:
+        return await attempt(infos[0])
+    winner: socket.socket | None = None
+    try:
+        attempts = [functools.partial(attempt, info) for info in infos]
+        winner, _, errors = await asyncio.staggered.staggered_race(attempts, HAPPY_EYEBALLS_DELAY)
+    finally:
+        for sock in connected:  # connected too, but after the winner
+            if sock is not winner:
+                sock.close()
+    if winner is None:
+        said = dict.fromkeys(str(e) for e in errors if e is not None)
+        raise OSError("; ".join(said) or "cannot connect")
+    return winner
 
 
 def _readable(sock: socket.socket | None) -> bool:

@@ -5,7 +5,9 @@ https everywhere except loopback registries and hosts marked insecure (Docker's
 defaults). 429 and 5xx are retried with backoff, honouring Retry-After. Redirects are
 followed only where a caller asks (blob downloads: storage backends redirect to a CDN or
 a signed URL), only to https or to http on loopback or an insecure host, and a hop to
-another host goes without our Authorization.
+another host goes without our Authorization. With a `Reach`, a request goes out only
+for a registry it allows, and every connection (token services and redirects included)
+only to addresses it accepts (reach.py).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from tidegate.registry.errors import (
 from tidegate.registry.hosts import hostname, is_loopback, scheme_for
 from tidegate.registry.manifests import ACCEPT, MAX_MANIFEST_BYTES
 from tidegate.registry.network import AsyncioTransport
+from tidegate.registry.reach import Reach
 from tidegate.registry.reference import ImageRef
 
 log = logging.getLogger(__name__)
@@ -68,8 +71,10 @@ class Session:
         max_delay: float,
         transport: httpx2.AsyncBaseTransport | None,
         sleep: Sleep,
+        reach: Reach | None = None,
     ) -> None:
         self.timeout = timeout
+        self._reach = reach
         self.attempts = max(1, attempts)
         self._insecure = tuple(insecure_hosts)
         self._backoff = backoff
@@ -81,7 +86,7 @@ class Session:
             timeout=timeout,
             follow_redirects=False,
             headers={"User-Agent": f"tidegate/{__version__}", "Accept": ACCEPT},
-            transport=transport or AsyncioTransport(tls_context()),
+            transport=transport or AsyncioTransport(tls_context(), reach),
             verify=tls_context(),
         )
 
@@ -212,6 +217,11 @@ class Session:
         headers: Mapping[str, str] | None,
         follow_redirects: bool,
     ) -> httpx2.Response:
+        if self._reach is not None:
+            try:
+                self._reach.check_registry(ref.registry)
+            except RegistryError as exc:
+                raise exc.located(ref.registry, ref.repository, ref.reference) from None
         target = httpx2.URL(url)  # parsed once: a request's own cost adds up in a copy
         origin = target.netloc
         for _ in range(MAX_REDIRECTS + 1):
@@ -263,6 +273,10 @@ class Session:
             # A 401 in the middle of a streamed upload (a token that expired): the auth
             # flow has a new token now, but cannot send the body twice; a retry can.
             return error(RegistryUnreachable, ref, f"{where} asked to authenticate again")
+        if isinstance(exc, httpx2.RemoteProtocolError):
+            # Not its text: h11 quotes what came back ("illegal status line: b'SSH-2.0…'").
+            message = f"connection to {where} failed: it closed, or the answer was not HTTP/1.1"
+            return error(RegistryUnreachable, ref, message)
         if isinstance(exc, httpx2.TransportError):
             message = f"connection to {where} failed: {type(exc).__name__}: {exc}"
             return error(RegistryUnreachable, ref, message)
@@ -277,12 +291,12 @@ def raise_for_status(
     status = response.status_code
     if response.is_success:
         return
-    said = what_was_said(response, body)
-    said = f": {said}" if said else ""
+    said = what_was_said(response, body)  # known error codes only, never the body's words
+    said = f" ({said})" if said else ""
     if status in (401, 403):
         sent = response.request.headers.get("authorization", "").partition(" ")[0].lower()
         how = {"basic": "with credentials", "bearer": "with a token"}.get(sent, "anonymously")
-        raise error(RegistryAuthError, ref, f"access denied ({how}){said}", status)
+        raise error(RegistryAuthError, ref, f"access denied {how}{said}", status)
     if status == 404:
         kind = {"manifest": ManifestNotFound, "blob": BlobNotFound}.get(thing)
         raise error(kind or RegistryProtocolError, ref, f"{thing} not found{said}", status)

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tidegate.events.binding import canonical_registries
 from tidegate.security.tokens import hash_token, verify
 from tidegate.store.ids import new_id
-from tidegate.store.models import ApiToken, Hook, utcnow
+from tidegate.store.models import ApiToken, Event, Hook, utcnow
 
 ROLES = ("viewer", "approver", "admin")
+USER_MAX = 200  # the width of api_tokens.user
 
 _Secret = TypeVar("_Secret", Hook, ApiToken)  # what is looked up by a token's hash
 
 
-def create_hook(session: Session, source: str, name: str, token: str) -> Hook:
-    hook = Hook(id=new_id("hk"), source=source, name=name, token_hash=hash_token(token))
+def create_hook(
+    session: Session, source: str, name: str, token: str, registries: Sequence[str] = ()
+) -> Hook:
+    """A hook; `registries` (host[:port], `registry` hooks only) binds it to the
+    registries it serves. ValueError for an invalid one, or for another source."""
+    bound = canonical_registries(source, registries)
+    hook = Hook(
+        id=new_id("hk"), source=source, name=name, token_hash=hash_token(token), registries=bound
+    )
     session.add(hook)
     session.flush()
     return hook
@@ -33,6 +43,19 @@ def find_hook(session: Session, source: str, token: str) -> Hook | None:
     if hook is None or hook.revoked_at is not None or hook.source != source:
         return None
     return hook if verify(token, hook.token_hash) else None
+
+
+def hook_registries(session: Session, hook_id: str | None) -> list[str]:
+    """The registries hook `hook_id` is bound to; [] when it is not bound (or is none)."""
+    hook = session.get(Hook, hook_id) if hook_id else None
+    return [str(r) for r in hook.registries or []] if hook is not None else []
+
+
+def registries_of_event(session: Session, event_id: str) -> list[str]:
+    """The registries the hook `event_id` came in on is bound to: [] when it is not
+    bound, or the event came without a hook (a replay keeps its event's hook)."""
+    hook_id = session.scalar(select(Event.hook_id).where(Event.id == event_id))
+    return hook_registries(session, hook_id)
 
 
 def list_hooks(session: Session, include_revoked: bool = False) -> list[Hook]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,8 +10,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from tidegate.errors import Conflict, Forbidden, NotFound, PayloadError, TidegateError
-
-log = logging.getLogger(__name__)
 
 STATUS: list[tuple[type[TidegateError], int, str]] = [
     (NotFound, 404, "not_found"),
@@ -25,6 +23,16 @@ def error_body(error: str, detail: str, field: str | None = None) -> dict[str, s
     return {"error": error, "detail": detail, "field": field}
 
 
+def error_response(
+    status: int,
+    error: str,
+    detail: str,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(error, detail, field), status_code=status, headers=headers)
+
+
 async def tidegate_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TidegateError)
     for kind, status, name in STATUS:
@@ -36,11 +44,7 @@ async def tidegate_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    return JSONResponse(
-        error_body("http_error", str(exc.detail)),
-        status_code=exc.status_code,
-        headers=getattr(exc, "headers", None),
-    )
+    return error_response(exc.status_code, "http_error", str(exc.detail), headers=exc.headers)
 
 
 async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -53,17 +57,7 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
-    # Never the exception's text: it may hold a URL or a value that is a secret.
-    log.error("unexpected error", exc_info=exc)
-    return JSONResponse(
-        error_body("internal_error", "Tidegate failed; the server log has the details"),
-        status_code=500,
-    )
-
-
 def install(app: FastAPI) -> None:
     app.add_exception_handler(TidegateError, tidegate_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(Exception, unexpected_error)

@@ -1,11 +1,38 @@
-"""The API's response models: what the API returns and what `--json` prints."""
+"""The API's models: what it returns (and `--json` prints), and what it accepts."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from tidegate.events.binding import canonical_registries, canonical_registry
+
+
+def storable(value: str) -> str:
+    """Text every database stores: PostgreSQL refuses NUL, and a lone surrogate (JSON's
+    `\\ud800` makes one) is not UTF-8."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+# Input text. One stored in a fixed-width column also takes the column's width:
+# Annotated[str, Field(max_length=N), AfterValidator(storable)].
+Text = Annotated[str, AfterValidator(storable)]
 
 
 class Out(BaseModel):
@@ -142,6 +169,7 @@ class HookOut(Out):
     id: str
     source: str
     name: str
+    registries: list[str] = []  # host[:port] a `registry` hook serves; empty: not bound
     created_at: datetime
     revoked_at: datetime | None
 
@@ -152,12 +180,24 @@ class HookCreated(HookOut):
 
 
 class HookCreate(BaseModel):
-    source: str
-    name: str = ""
+    source: Text
+    name: Annotated[str, Field(max_length=200), AfterValidator(storable)] = ""  # hooks.name
+    # A `registry` hook's registries (host[:port]): events naming another are ignored.
+    registries: list[str] = Field(default=[], max_length=100)
+
+    @field_validator("registries")
+    @classmethod
+    def _canonical(cls, value: list[str]) -> list[str]:
+        return [canonical_registry(r) for r in value]
+
+    @model_validator(mode="after")
+    def _bindable(self) -> HookCreate:
+        self.registries = canonical_registries(self.source, self.registries)
+        return self
 
 
 class DecisionIn(BaseModel):
-    comment: str = ""
+    comment: Text = ""
 
 
 class ProblemOut(BaseModel):

@@ -54,11 +54,28 @@ def approval_out(row: Approval, decisions: list[ApprovalDecision]) -> ApprovalOu
     return out
 
 
+# Intake refuses bodies nested deeper than 32 levels (events/grammar.py); events stored
+# before it did may nest to any depth, past what the JSON encoder walks.
+RAW_MAX_DEPTH = 64
+
+
 def raw_body(row: Event, *, reveal: bool = False) -> dict[str, Any]:
-    raw = dict(row.raw)
+    """The event's stored body; containers nested deeper than RAW_MAX_DEPTH are a note."""
+    raw = {key: _capped(value, 2) for key, value in row.raw.items()}
     if not reveal and isinstance(raw.get("callback_url"), str):
         raw["callback_url"] = redact_url(raw["callback_url"])
     return raw
+
+
+def _capped(value: Any, depth: int) -> Any:
+    # Recursion stops at RAW_MAX_DEPTH, whatever the depth of `value`.
+    if not isinstance(value, dict | list):
+        return value
+    if depth > RAW_MAX_DEPTH:
+        return f"(nested deeper than {RAW_MAX_DEPTH} levels: not shown)"
+    if isinstance(value, dict):
+        return {key: _capped(item, depth + 1) for key, item in value.items()}
+    return [_capped(item, depth + 1) for item in value]
 
 
 def run_detail(

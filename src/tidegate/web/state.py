@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Request
 from prometheus_client import CollectorRegistry
+from starlette.requests import HTTPConnection
 
 from tidegate.config import Settings
 from tidegate.engine.runtime import Runtime
@@ -23,6 +23,6 @@ class AppState:
     engine_running: bool = False
 
 
-def app_state(request: Request) -> AppState:
-    state: AppState = request.app.state.tidegate
+def app_state(conn: HTTPConnection) -> AppState:
+    state: AppState = conn.app.state.tidegate
     return state

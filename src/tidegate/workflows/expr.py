@@ -272,7 +272,11 @@ def _plain(value: object) -> object:
 
 @dataclass(frozen=True, eq=False)
 class Template:
-    """A string with `${{ EXPR }}` parts."""
+    """A string with `${{ EXPR }}` parts.
+
+    Rendering splices values in as text: never for a shell script, whose values go
+    through environment variables instead (workflows/shell.py).
+    """
 
     source: str
     parts: tuple[str | _Program, ...]

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import MaxDepthExceededError
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -28,6 +29,8 @@ from tidegate.workflows.schema import Workflow
 
 SUFFIXES = (".yaml", ".yml")
 _MAX_NODES = 100_000  # aliases can blow a small file up exponentially
+# Nesting: ruamel composes and constructs recursively, and so does every later walk.
+_MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,17 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+@dataclass(frozen=True)
+class TooComplex(Problem):
+    """A document past the loader's limits (nesting, alias expansion): refused unread."""
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.max_depth = _MAX_DEPTH
+    return yaml
 
 
 class WorkflowInvalid(WorkflowError):
@@ -89,7 +103,7 @@ def _duplicate_keys(text: str, filename: str) -> list[Problem]:
     """Every duplicate key; ruamel's loader stops at the first one."""
     problems: list[Problem] = []
     seen_nodes: set[int] = set()
-    stack: list[Node] = [YAML(typ="rt").compose(text)]
+    stack: list[Node] = [_yaml().compose(text)]
     while stack:
         node = stack.pop()
         if node is None or id(node) in seen_nodes:
@@ -140,8 +154,36 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _locate(filename: str, root: CommentedMap, error: ErrorDetails) -> Problem:
-    """The key's position for a missing or unknown key, the value's for a bad value."""
+def _within(
+    lines: list[str], at: tuple[int, int], value: object, line_in: int, column_in: int
+) -> tuple[int, int]:
+    """Where a position inside a string value is in the file (0-based), when we can tell.
+
+    A `|` block's content starts the line after `|`, each line as written; a one-line
+    value starts at `at`, plain or behind a quote. Each guess must show `${{` there (the
+    positions point at expressions); otherwise the value's own position stands.
+    """
+    if not isinstance(value, str):
+        return at
+    rows = value.split("\n")
+    if not 1 <= line_in <= len(rows):
+        return at
+    guesses = [(at[0], at[1] + column_in - 1), (at[0], at[1] + column_in)] if line_in == 1 else []
+    block = at[0] + line_in
+    if block < len(lines) and lines[block].endswith(rows[line_in - 1]):
+        guesses.append((block, len(lines[block]) - len(rows[line_in - 1]) + column_in - 1))
+    for row, column in guesses:
+        if row < len(lines) and lines[row].startswith("${{", column):
+            return row, column
+    return at
+
+
+def _locate(filename: str, root: CommentedMap, error: ErrorDetails, lines: list[str]) -> Problem:
+    """The key's position for a missing or unknown key, the value's for a bad value.
+
+    A problem carrying `script_line`/`script_column` (a `${{ }}` inside a script) points
+    at that expression when its place in the file can be told.
+    """
     loc = error["loc"]
     node: Any = root
     key_pos = value_pos = (root.lc.line, root.lc.col)
@@ -161,6 +203,11 @@ def _locate(filename: str, root: CommentedMap, error: ErrorDetails) -> Problem:
         found += 1
     kind = error["type"]
     line, column = key_pos if kind in ("missing", "unknown_key", "extra_forbidden") else value_pos
+    inner = error.get("ctx") or {}
+    if "script_line" in inner and found == len(loc):
+        line, column = _within(
+            lines, (line, column), error["input"], inner["script_line"], inner["script_column"]
+        )
     where = _dotted(loc[:found] if kind == "missing" else loc)
     if kind == "missing":
         message = f"missing required key {str(loc[-1])!r}"
@@ -176,9 +223,14 @@ def _locate(filename: str, root: CommentedMap, error: ErrorDetails) -> Problem:
 def _parse(text: str, filename: str) -> tuple[Workflow | None, list[Problem], Any]:
     """The workflow or its problems, and the round-trip data (for positions)."""
     try:
-        data = YAML(typ="rt").load(text)
+        data = _yaml().load(text)
     except DuplicateKeyError:
         return None, _duplicate_keys(text, filename), None
+    except MaxDepthExceededError as exc:
+        mark = exc.problem_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        message = f"the document is nested deeper than {_MAX_DEPTH} levels"
+        return None, [TooComplex(filename, line, column, message)], None
     except MarkedYAMLError as exc:
         return None, [_yaml_problem(filename, exc)], None
     except YAMLError as exc:
@@ -190,11 +242,12 @@ def _parse(text: str, filename: str) -> tuple[Workflow | None, list[Problem], An
         plain = _plain(data, [_MAX_NODES])
     except (_TooLarge, RecursionError):
         message = f"the document expands to more than {_MAX_NODES} nodes"
-        return None, [Problem(filename, 1, 1, message)], None
+        return None, [TooComplex(filename, 1, 1, message)], None
     try:
         workflow = Workflow.model_validate(plain)
     except ValidationError as exc:
-        problems = [_locate(filename, data, e) for e in exc.errors()]
+        lines = [line.removesuffix("\r") for line in text.split("\n")]
+        problems = [_locate(filename, data, e, lines) for e in exc.errors()]
         return None, sorted(problems, key=lambda p: (p.line, p.column)), data
     return workflow, [], data
 

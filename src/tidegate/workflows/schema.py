@@ -8,7 +8,8 @@ jobs are all errors, each located at the offending key or value.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+import shlex
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal, NamedTuple, Self
 
 from pydantic import (
@@ -25,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
+from tidegate.errors import ExpressionError
 from tidegate.workflows.fields import (
     Approver,
     CelExpr,
@@ -43,6 +45,12 @@ from tidegate.workflows.fields import (
     TextList,
     WorkflowName,
 )
+from tidegate.workflows.shell import (
+    UnsafeScript,
+    compile_run_script,
+    compile_shell_script,
+    shell_script_index,
+)
 
 STEP_KINDS = ("run", "container", "promote", "callback", "notify")
 _ONE_KIND = "a step needs exactly one of " + ", ".join(STEP_KINDS)
@@ -57,6 +65,7 @@ class Issue(NamedTuple):
     message: str
     input: object = None
     type: str = "workflow"
+    at: tuple[int, int] | None = None  # (line, column) within a string value, 1-based
 
 
 def _errors(title: str, errors: Sequence[ErrorDetails | Issue]) -> ValidationError:
@@ -65,12 +74,41 @@ def _errors(title: str, errors: Sequence[ErrorDetails | Issue]) -> ValidationErr
     details: list[InitErrorDetails] = []
     for e in errors:
         if isinstance(e, Issue):
-            kind = PydanticCustomError(e.type, e.message)
+            at = {"script_line": e.at[0], "script_column": e.at[1]} if e.at else None
+            kind = PydanticCustomError(e.type, e.message, at)
             details.append({"type": kind, "loc": e.loc, "input": e.input})
         else:
-            kind = PydanticCustomError(e["type"], e["msg"])
+            kind = PydanticCustomError(e["type"], e["msg"], e.get("ctx"))
             details.append({"type": kind, "loc": e["loc"], "input": e["input"]})
     return ValidationError.from_exception_data(title, details)
+
+
+def _unsafe(loc: Loc, source: str, compile_script: Callable[[str], object]) -> list[Issue]:
+    """The problem of a script whose `${{ }}` cannot reach its shell as a variable."""
+    if "${{" not in source:
+        return []
+    try:
+        compile_script(source)
+    except UnsafeScript as exc:
+        return [Issue(loc, exc.message, source, "unsafe_script", (exc.line, exc.column))]
+    except ExpressionError:
+        pass  # reported where the value stands, by its own check
+    return []
+
+
+def _shell_form(entrypoint: list[str] | None, command: list[str] | None) -> tuple[Loc, str] | None:
+    """Where the script of a shell-form `entrypoint + command` is, and the script."""
+    head = entrypoint or []
+    argv = [*head, *(command or [])]
+    at = shell_script_index(argv)
+    if at is None:
+        return None
+    return (("entrypoint", at) if at < len(head) else ("command", at - len(head))), argv[at]
+
+
+def _command_issues(entrypoint: list[str] | None, command: list[str] | None) -> list[Issue]:
+    found = _shell_form(entrypoint, command)
+    return _unsafe(found[0], found[1], compile_shell_script) if found else []
 
 
 class _Model(BaseModel):
@@ -142,6 +180,13 @@ class ContainerSpec(_Model):
         # "missing" is accepted for "if-missing", the spelling of several CI tools.
         BeforeValidator(lambda v: "if-missing" if v == "missing" else v),
     ] = "if-missing"
+
+    @model_validator(mode="after")
+    def _safe_script(self) -> Self:
+        issues = _command_issues(self.entrypoint, self.command)
+        if issues:
+            raise _errors("ContainerSpec", issues)
+        return self
 
 
 class PromoteSpec(_Model):
@@ -242,6 +287,25 @@ class Step(_Model):
                 raise _errors("Step", [Issue((misplaced[0],), message)])
         return self
 
+    @model_validator(mode="after")
+    def _safe_script(self) -> Self:
+        if self.run is None:
+            return self
+        if self.shell is not None:
+            try:
+                words = shlex.split(self.shell)
+            except ValueError as exc:
+                words, why = [], f": {exc}"
+            else:
+                why = ""
+            if not words:
+                message = f"shell {self.shell!r} is not a command such as `bash` or `python3 -c`"
+                raise _errors("Step", [Issue(("shell",), message + why, self.shell)])
+        issues = _unsafe(("run",), self.run, lambda s: compile_run_script(s, self.shell))
+        if issues:
+            raise _errors("Step", issues)
+        return self
+
     @property
     def kind(self) -> str:
         """The kind key: one of STEP_KINDS."""
@@ -271,6 +335,13 @@ class Ready(_Model):
     def _one(self) -> Self:
         if self.port is not None and self.command is not None:
             raise _errors("Ready", [Issue((), "ready takes a port or a command, not both")])
+        found = _shell_form(None, self.command)
+        if found and "${{" in found[1]:
+            message = (
+                "a ready command's script cannot use ${{ }}: set the value in the "
+                "service's env: and read it as $NAME"
+            )
+            raise _errors("Ready", [Issue(found[0], message, found[1], "unsafe_script")])
         return self
 
 
@@ -284,6 +355,13 @@ class Service(_Model):
     ports: list[Port] = []
     network: str | None = None  # default: the engine's (host networking reaches 127.0.0.1)
     ready: Ready | None = None
+
+    @model_validator(mode="after")
+    def _safe_script(self) -> Self:
+        issues = _command_issues(self.entrypoint, self.command)
+        if issues:
+            raise _errors("Service", issues)
+        return self
 
 
 class Approval(_Model):

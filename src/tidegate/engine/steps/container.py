@@ -7,6 +7,7 @@ from tidegate.engine.steps.base import StepContext
 from tidegate.errors import StepFailed
 from tidegate.executors.base import LogLine
 from tidegate.executors.container_spec import ContainerRun, ContainerSpecError
+from tidegate.workflows.shell import UnsafeScript, render_command
 
 WORKSPACE = "/workspace"
 RESERVED = ("TIDEGATE_", "DOCKER_TRIGGER_")
@@ -53,11 +54,16 @@ class ContainerStep:
             )
         spec = ctx.spec
         settings = ctx.runtime.settings
+        # A shell-form script gets its `${{ }}` values as variables, set after all others.
+        try:
+            argv = render_command(spec.entrypoint, spec.command, ctx.render)
+        except UnsafeScript as exc:  # validation refuses it first; never splice a value
+            raise StepFailed(f"container: {exc.message}") from exc
         run = ContainerRun(
             image=ctx.render(spec.image) if spec.image else ctx.event.image,
-            command=[ctx.render(a) for a in spec.command] if spec.command else None,
-            entrypoint=[ctx.render(a) for a in spec.entrypoint] if spec.entrypoint else None,
-            env=container_env(ctx, dict(spec.env)),
+            command=argv.command,
+            entrypoint=argv.entrypoint,
+            env={**container_env(ctx, dict(spec.env)), **argv.env},
             workdir=ctx.render(spec.workdir) if spec.workdir else None,
             user=spec.user,
             network=spec.network,

@@ -15,7 +15,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from tidegate.engine.steps.base import StepContext
-from tidegate.errors import OutboundRefused, StepFailed
+from tidegate.errors import StepFailed
 from tidegate.registry import ImageRef, RegistryError
 from tidegate.store.promotions import approvers_of, record_promotion
 
@@ -53,18 +53,19 @@ class PromoteStep:
                 return approvers_of(session, ctx.run_id)
 
         approved_by = await asyncio.to_thread(approvers)
+        bound = await asyncio.to_thread(runtime.bound_registries, event.id)
+        reach = runtime.reach(bound)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ctx.timeout
         for text in targets:
             rendered = ctx.render(text)
             try:
                 target = destination(rendered, event.registry)
-                runtime.registry_allow.check(f"https://{target.registry}/")
-                runtime.registry_allow.check(f"https://{source.registry}/")
-                outcome = await self._bounded(
-                    ctx, self._one(ctx, source, target, spec.if_exists), deadline - loop.time()
-                )
-            except (RegistryError, OutboundRefused) as exc:
+                reach.check_registry(target.registry)
+                reach.check_registry(source.registry)
+                copying = self._one(ctx, source, target, spec.if_exists, bound)
+                outcome = await self._bounded(ctx, copying, deadline - loop.time())
+            except RegistryError as exc:
                 raise StepFailed(f"promote to {rendered}: {exc.message}") from exc
 
             def record(target: ImageRef = target, outcome: str = outcome) -> None:
@@ -82,7 +83,7 @@ class PromoteStep:
             await asyncio.to_thread(record)
             if spec.signatures and outcome != "skipped":
                 try:
-                    work = self._carry(ctx, source, target)
+                    work = self._carry(ctx, source, target, bound)
                     await self._bounded(ctx, work, deadline - loop.time())
                 except RegistryError as exc:
                     raise StepFailed(f"promote to {rendered}: signatures: {exc.message}") from exc
@@ -107,11 +108,16 @@ class PromoteStep:
         raise StepFailed(f"timed out after {ctx.timeout:g}s", status="timed_out")
 
     async def _one(
-        self, ctx: StepContext, source: ImageRef, target: ImageRef, if_exists: str
+        self,
+        ctx: StepContext,
+        source: ImageRef,
+        target: ImageRef,
+        if_exists: str,
+        bound: list[str],
     ) -> str:
         # One look at the tag, inside the copy: with `overwrite` it goes alongside the
         # copy's first requests; `skip` and `fail` have the copy wait for it.
-        async with ctx.runtime.registry_client() as client:
+        async with ctx.runtime.registry_client(bound) as client:
             result = await client.copy(source, target, keep_existing=if_exists != "overwrite")
         current = result.previous
         if current == source.digest:
@@ -131,8 +137,10 @@ class PromoteStep:
         )
         return "promoted"
 
-    async def _carry(self, ctx: StepContext, source: ImageRef, target: ImageRef) -> None:
+    async def _carry(
+        self, ctx: StepContext, source: ImageRef, target: ImageRef, bound: list[str]
+    ) -> None:
         """The image's referrers and cosign tags, to the destination's repository."""
-        async with ctx.runtime.registry_client() as client:
+        async with ctx.runtime.registry_client(bound) as client:
             carried = await client.copy_referrers(source, target)
         await ctx.info(f"{target.registry}/{target.repository}: {carried.summary()}")

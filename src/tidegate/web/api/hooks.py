@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -23,13 +24,16 @@ def hook_url(base_url: str, source: str, token: str) -> str:
     return f"{base_url}/hooks/{source}/{token}"
 
 
-def create_hook(state: AppState, source: str, name: str) -> HookCreated:
-    """Create a hook; its token is in the answer once and stored only as a hash."""
+def create_hook(
+    state: AppState, source: str, name: str, registries: Sequence[str] = ()
+) -> HookCreated:
+    """Create a hook; its token is in the answer once and stored only as a hash.
+    `registries` binds a `registry` hook to the registries it serves."""
     if source not in SOURCES:
         raise NotFound(f"unknown source {source!r}; known: {', '.join(sorted(SOURCES))}")
     token = new_token("tgh_")
     with state.db.session() as session:
-        row = credentials.create_hook(session, source, name or source, token)
+        row = credentials.create_hook(session, source, name or source, token, registries)
         out = HookOut.model_validate(row)
     return HookCreated(
         **out.model_dump(), token=token, url=hook_url(state.settings.base_url, source, token)
@@ -38,7 +42,7 @@ def create_hook(state: AppState, source: str, name: str) -> HookCreated:
 
 @router.post("", status_code=201, response_model=HookCreated)
 async def create(body: HookCreate, _caller: Admin, state: State) -> HookCreated:
-    return await asyncio.to_thread(create_hook, state, body.source, body.name)
+    return await asyncio.to_thread(create_hook, state, body.source, body.name, body.registries)
 
 
 @router.get("", response_model=list[HookOut])

@@ -98,8 +98,10 @@ async def logs(
     """The run's output, one line per step output line, timestamped."""
     if not follow:
         return PlainTextResponse(await asyncio.to_thread(_all_text, state, run_id))
+    # The first page before the answer: a missing run is a 404, not a stream cut short.
+    first = await asyncio.to_thread(_lines, state, run_id, 0)
     return StreamingResponse(
-        _follow(state, run_id),
+        _follow(state, run_id, first),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache"},
     )
@@ -117,10 +119,12 @@ def _all_text(state: AppState, run_id: str) -> str:
         after = lines[-1].id
 
 
-async def _follow(state: AppState, run_id: str) -> AsyncIterator[str]:
+async def _follow(
+    state: AppState, run_id: str, page: tuple[list[LogLine], str | None]
+) -> AsyncIterator[str]:
     after = 0
     while True:
-        lines, status = await asyncio.to_thread(_lines, state, run_id, after)
+        lines, status = page
         for line in lines:
             after = line.id
             data = {
@@ -137,6 +141,7 @@ async def _follow(state: AppState, run_id: str) -> AsyncIterator[str]:
             return
         if not lines:
             await asyncio.sleep(FOLLOW_POLL_SECONDS)
+        page = await asyncio.to_thread(_lines, state, run_id, after)
 
 
 @router.post("/{run_id}/cancel", status_code=202, response_model=RunsStarted)

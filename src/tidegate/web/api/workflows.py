@@ -6,15 +6,17 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends
+from fastapi.responses import JSONResponse
 
 from tidegate.web.auth import Viewer
-from tidegate.web.schemas import ProblemOut, ValidateOut, WorkflowOut, WorkflowsOut
+from tidegate.web.errors import error_response
+from tidegate.web.schemas import ErrorOut, ProblemOut, Text, ValidateOut, WorkflowOut, WorkflowsOut
 from tidegate.web.state import AppState, app_state
 from tidegate.workflows import WorkflowInvalid, parse_workflow_text
+from tidegate.workflows.loader import TooComplex
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 State = Annotated[AppState, Depends(app_state)]
-MAX_WORKFLOW_BYTES = 512 * 1024
 
 
 def problem_out(problem: object) -> ProblemOut:
@@ -40,15 +42,22 @@ async def list_workflows(_caller: Viewer, state: State) -> WorkflowsOut:
     )
 
 
-@router.post("/validate", response_model=ValidateOut)
+@router.post("/validate", response_model=ValidateOut, responses={400: {"model": ErrorOut}})
 async def validate(
     _caller: Viewer,
-    text: Annotated[str, Body(media_type="application/yaml", max_length=MAX_WORKFLOW_BYTES)],
+    text: Annotated[Text, Body(media_type="application/yaml")],
     filename: str = "workflow.yaml",
-) -> ValidateOut:
-    """Validate one workflow file's text; problems carry line and column."""
+) -> ValidateOut | JSONResponse:
+    """Validate one workflow file's text; problems carry line and column.
+
+    A text past the loader's limits (nesting, alias expansion) is refused with 400.
+    """
     try:
-        parse_workflow_text(text, filename)
+        # Off the event loop: a large text takes ruamel a while.
+        await asyncio.to_thread(parse_workflow_text, text, filename)
     except WorkflowInvalid as exc:
+        refused = next((p for p in exc.problems if isinstance(p, TooComplex)), None)
+        if refused is not None:
+            return error_response(400, "bad_request", str(refused), "body")
         return ValidateOut(valid=False, problems=[problem_out(p) for p in exc.problems])
     return ValidateOut(valid=True, problems=[])

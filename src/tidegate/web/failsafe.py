@@ -1,0 +1,59 @@
+"""The last line: an unexpected exception becomes a 500 JSON answer and a log entry that
+names where it happened, never what it said.
+
+An exception's text can carry what a webhook sender wrote or a secret (see
+security/tracebacks.py). Starlette's own last handler re-raises after answering, so that
+the server logs the exception with its text: this middleware sits inside it, answers,
+logs the exception's types and frames only, and lets nothing through.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tidegate.security.tracebacks import scrubbed
+
+log = logging.getLogger(__name__)
+
+_BODY = {
+    "error": "internal_error",
+    "detail": "Tidegate failed; the server log has the details",
+    "field": None,
+}
+
+
+class Failsafe:
+    """Pure ASGI: answers 500 to any exception the app raised before answering."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            log.error(
+                "unexpected error on %s %s:\n%s", scope["method"], _route(scope), scrubbed(exc)
+            )
+            if not started:  # else the answer is under way: the connection just ends
+                await JSONResponse(_BODY, status_code=500)(scope, receive, send)
+
+
+def _route(scope: Scope) -> str:
+    """The matched route's template (`/hooks/{source}/{token}`): a path may hold a secret."""
+    route = scope.get("route")
+    return str(getattr(route, "path", "")) or "(unrouted)"
