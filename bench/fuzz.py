@@ -42,6 +42,7 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.hostile import corpus
 from tests.support import FINAL, Server, make_settings, start_server, write_workflow
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "webhooks"
@@ -49,24 +50,10 @@ RUN_REPOSITORY = "fuzz/run"
 
 
 def hostile(marker: Path) -> list[Any]:
-    """Values that have broken parsers, storage, shells or pages somewhere."""
-    touch = f"touch {marker}"
+    """The corpus of the tests, and values of the wrong type or shape."""
     return [
-        f'x"; {touch}; echo "',
-        f"x'; {touch}; echo '",
-        f"$({touch})",
-        f"`{touch}`",
-        f"; {touch}",
-        f"&& {touch}",
-        f"| {touch}",
-        f"\n{touch}\n",
-        f"EOF\n{touch}\nEOF",
-        "nul\x00byte",
-        "lone\ud800surrogate",
+        *corpus(marker),
         "\udfff",
-        "line\u2028sep\u2029para",
-        "x" * 10_000,
-        "../../../../etc/passwd",
         "<script>alert(1)</script>",
         "${{ secrets.TOKEN }}",
         "%s%n%x",
@@ -74,10 +61,6 @@ def hostile(marker: Path) -> list[Any]:
         "sha256:" + "0" * 63,
         "a" * 256,
         "",
-        " ",
-        "\\",
-        "*",
-        "-rf",
         "http://127.0.0.1:1/",
         "javascript:alert(1)",
         -1,

@@ -39,10 +39,15 @@ except ImportError:  # pragma: no cover
     x509 = None  # type: ignore[assignment]
 
 
-def self_signed(directory: Path, ip: str = "127.0.0.1") -> tuple[Path, Path]:
-    """A certificate for `ip` signed by its own key (its own trust anchor), and the key."""
+def self_signed(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A certificate for `host` (an IP address or a name) signed by its own key (its own
+    trust anchor), and the key."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    try:
+        alt: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        alt = x509.DNSName(host)
     now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
@@ -53,10 +58,7 @@ def self_signed(directory: Path, ip: str = "127.0.0.1") -> tuple[Path, Path]:
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
-            critical=False,
-        )
+        .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
         .sign(key, hashes.SHA256())
     )
     directory.mkdir(parents=True, exist_ok=True)

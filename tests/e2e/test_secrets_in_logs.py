@@ -15,7 +15,7 @@ import httpx2
 import pytest
 import sqlalchemy as sa
 
-from tests.integration.test_hostile_corpus import PLACES, body_with, corpus
+from tests.hostile import PLACES, body_with, corpus
 from tests.support import ServeProcess, free_port, serve_env
 from tidegate.config import Settings
 from tidegate.store.db import make_engine

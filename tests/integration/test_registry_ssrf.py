@@ -5,6 +5,7 @@ loopback that records every request and answers with a secret."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -55,6 +56,9 @@ class Listener:
                     pass
 
     def close(self) -> None:
+        # close() alone does not wake a thread blocked in accept(); shutdown() does.
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
         self._thread.join(timeout=5)
 
