@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import copy
 import json
 import random
 import resource
@@ -139,7 +140,7 @@ class Requests:
         return self.raw()
 
     def value(self) -> Any:
-        return self.rng.choice(self.values)
+        return copy.deepcopy(self.rng.choice(self.values))  # lists and dicts: a fresh one
 
     def webhook(self) -> tuple[str, str, str, dict[str, str], bytes]:
         source = self.rng.choice(sorted(self.bodies))

@@ -1,0 +1,103 @@
+"""Hooks and API tokens, on the database: they bootstrap access."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tidegate.cli.base import (
+    JsonFlag,
+    err,
+    fail,
+    hook_app,
+    listing,
+    local_db,
+    out,
+    revoke,
+    settings,
+    token_app,
+)
+from tidegate.events.binding import canonical_registries
+from tidegate.events.grammar import text_problem
+from tidegate.events.sources import SOURCES
+from tidegate.security.tokens import new_token
+from tidegate.store import credentials
+from tidegate.store.credentials import ROLES, USER_MAX
+
+
+@hook_app.command("create")
+def hook_create(
+    source: Annotated[str, typer.Argument(help=f"One of: {', '.join(sorted(SOURCES))}")],
+    name: Annotated[str, typer.Option(help="A name to recognise it by.")] = "",
+    registry: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--registry",
+            metavar="HOST[:PORT]",
+            help="A registry this `registry` hook serves (repeatable): events naming "
+            "another host are ignored, and Tidegate may contact this one even on a "
+            "private address.",
+        ),
+    ] = None,
+) -> None:
+    """Create a webhook endpoint and print its URL (shown once: it holds the secret)."""
+    if source not in SOURCES:
+        raise fail(f"unknown source {source!r}; known: {', '.join(sorted(SOURCES))}")
+    try:
+        registries = canonical_registries(source, registry or [])
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    cfg = settings()
+    db = local_db(cfg)
+    token = new_token("tgh_")
+    with db.session() as session:
+        hook = credentials.create_hook(session, source, name or source, token, registries)
+    out.print(f"{cfg.base_url}/hooks/{source}/{token}", highlight=False, soft_wrap=True)
+    err.print(f"hook {hook.id} created; the URL is shown only now.")
+
+
+@hook_app.command("list")
+def hook_list(as_json: JsonFlag = False) -> None:
+    """List live webhook endpoints (and the registries a `registry` hook serves)."""
+    columns = ["id", "source", "name", "registries", "created_at"]
+    listing(credentials.list_hooks, columns, as_json)
+
+
+@hook_app.command("revoke")
+def hook_revoke(hook_id: str) -> None:
+    """Revoke a webhook endpoint: its URL answers 404 from now on."""
+    revoke("hook", hook_id, credentials.revoke_hook)
+
+
+@token_app.command("create")
+def token_create(
+    user: str,
+    role: Annotated[str, typer.Option(help="admin, approver or viewer")] = "viewer",
+) -> None:
+    """Create an API token for USER and print it (shown once)."""
+    if role not in ROLES:
+        err.print(f"error: role must be one of {', '.join(ROLES)}")
+        raise typer.Exit(2)
+    problem = text_problem(user, USER_MAX)
+    if problem is not None:
+        err.print(f"error: the user name {problem}")
+        raise typer.Exit(2)
+    db = local_db(settings())
+    token = new_token("tga_")
+    with db.session() as session:
+        row = credentials.create_api_token(session, user, role, token)
+    out.print(token, highlight=False)
+    err.print(f"token {row.id} created for {user} ({role}); it is shown only now.")
+
+
+@token_app.command("list")
+def token_list(as_json: JsonFlag = False) -> None:
+    """List live API tokens (who and which role; never the tokens themselves)."""
+    listing(credentials.list_api_tokens, ["id", "user", "role", "created_at"], as_json)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    """Revoke an API token: requests bearing it get 401 from now on."""
+    revoke("token", token_id, credentials.revoke_api_token)

@@ -1,0 +1,84 @@
+"""`tidegate promote`: a promotion by hand, outside any run."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Annotated, Any
+
+import typer
+from rich.progress import DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from tidegate import handpromote
+from tidegate.cli.base import JsonFlag, app, err, fail, out, print_json, settings
+from tidegate.errors import TidegateError
+
+
+@app.command()
+def promote(
+    source: Annotated[str, typer.Argument(metavar="SRC", help="registry/repo:tag or @digest")],
+    destination: Annotated[str, typer.Argument(metavar="DST", help="registry/repo:tag")],
+    all_platforms: Annotated[
+        bool,
+        typer.Option(
+            "--all-platforms",
+            help="Copy every platform of a multi-arch image (always done: a partial "
+            "index would change the digest).",
+        ),
+    ] = True,
+    signatures: Annotated[
+        bool,
+        typer.Option(
+            "--signatures",
+            help="Also carry the image's signatures, attestations and SBOMs: OCI referrers "
+            "(or their sha256-<hex> fallback tag) and cosign's .sig/.att/.sbom tags.",
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Copy an image to another tag, repository or registry by digest, through the
+    registry API (credentials from docker config.json and Tidegate's settings)."""
+    del all_platforms
+    cfg = settings()
+    with Progress(
+        TextColumn("copying"),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("copy", total=None)
+        try:
+            done = asyncio.run(
+                handpromote.promote(
+                    cfg,
+                    source,
+                    destination,
+                    lambda n: progress.advance(task, n),
+                    signatures=signatures,
+                )
+            )
+        except TidegateError as exc:
+            raise fail(exc.message) from exc
+    result = done.result
+    summary: dict[str, Any] = {
+        "source": str(done.source),
+        "destination": str(done.destination),
+        "digest": result.digest,
+        "mounted": result.mounted,
+        "uploaded": result.uploaded,
+        "skipped": result.skipped,
+        "bytes": result.bytes,
+    }
+    if done.carried is not None:
+        summary["signatures"] = {"carried": done.carried.count, **dataclasses.asdict(done.carried)}
+    if as_json:
+        print_json(summary)
+    else:
+        out.print(
+            f"{done.destination} → {result.digest} ({result.uploaded} blobs copied, "
+            f"{result.mounted} mounted, {result.skipped} already there)",
+            highlight=False,
+        )
+        if done.carried is not None:
+            out.print(done.carried.summary(), highlight=False)
