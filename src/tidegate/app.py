@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from tidegate import __version__
 from tidegate.config import Settings, host_environment
@@ -25,12 +26,15 @@ from tidegate.security.datadir import secure_data_dir
 from tidegate.store.db import Database
 from tidegate.store.migrate import upgrade
 from tidegate.store.runs import runs_with_status
-from tidegate.web import errors
+from tidegate.web import errors, ui
 from tidegate.web.api import approvals, events, hooks, hooks_intake, ops, runs, workflows
 from tidegate.web.failsafe import Failsafe
 from tidegate.web.gate import ApiGate
 from tidegate.web.metrics import metrics_registry
 from tidegate.web.state import AppState
+from tidegate.web.ui.access import SignInRequired, sign_in_redirect
+from tidegate.web.ui.gate import FormGate
+from tidegate.web.ui.headers import SecurityHeaders
 from tidegate.workflows import WorkflowDirectory
 
 log = logging.getLogger(__name__)
@@ -160,12 +164,18 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.tidegate = state
     errors.install(app)
+    app.add_exception_handler(SignInRequired, sign_in_redirect)
     app.add_middleware(
         ApiGate,
         max_body_bytes=settings.max_api_body_bytes,
         max_json_depth=settings.max_api_json_depth,
     )
+    app.add_middleware(FormGate, max_body_bytes=settings.max_api_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(Failsafe)  # outermost of ours: sees what every layer inside raises
     for module in (hooks_intake, events, runs, approvals, workflows, hooks, ops):
         app.include_router(module.router)
+    for router in ui.ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=ui.STATIC), name="static")
     return app

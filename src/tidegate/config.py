@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     # in this process wake it at once; this bounds the delay for other processes' changes.
     wake_interval: float = 30.0
     run_engine: bool = True  # `serve` with false answers HTTP only, for scale-out
+    # Web UI: how long a sign-in lasts.
+    session_hours: float = 12.0
     # CLI client
     url: str = "http://127.0.0.1:8080"
     token: SecretStr | None = None

@@ -21,6 +21,7 @@ from tidegate.engine.steps.notify import notify
 from tidegate.engine.wakeups import approval_key
 from tidegate.errors import Conflict, Forbidden, NotFound
 from tidegate.store import approvals as store
+from tidegate.store import audit
 from tidegate.store import runs as store_runs
 from tidegate.store.models import Approval
 from tidegate.telemetry import APPROVAL_SECONDS
@@ -143,16 +144,32 @@ class Decision:
     settled: str | None  # "approved" / "rejected" when this decision settled it
 
 
-def allowed(approval: Approval, user: str, groups: dict[str, list[str]]) -> bool:
+def allowed(
+    approval: Approval,
+    user: str,
+    groups: dict[str, list[str]],
+    member_of: frozenset[str] = frozenset(),
+) -> bool:
+    """Whether `user` is one of the approval's approvers: by name, or through `group:NAME`
+    (the server's `groups` setting, or `member_of`: the groups their identity provider
+    gave them)."""
     for entry in approval.approvers:
         if entry == user:
             return True
-        if entry.startswith("group:") and user in groups.get(entry.removeprefix("group:"), []):
+        group = entry.removeprefix("group:")
+        if entry.startswith("group:") and (user in groups.get(group, []) or group in member_of):
             return True
     return False
 
 
-def decide(runtime: Runtime, approval_id: str, user: str, decision: str, comment: str) -> Decision:
+def decide(
+    runtime: Runtime,
+    approval_id: str,
+    user: str,
+    decision: str,
+    comment: str,
+    member_of: frozenset[str] = frozenset(),
+) -> Decision:
     """Record one person's decision; settle the approval when it is decided.
 
     Any listed approver can reject; approval needs `required` distinct approvers. A
@@ -163,13 +180,14 @@ def decide(runtime: Runtime, approval_id: str, user: str, decision: str, comment
         row = store.lock_approval(session, approval_id)
         if row is None:
             raise NotFound(f"approval {approval_id} does not exist")
-        if not allowed(row, user, runtime.settings.groups):
+        if not allowed(row, user, runtime.settings.groups, member_of):
             raise Forbidden(f"{user} is not an approver of {approval_id}")
         _expire(session, row)
         if row.status != "pending":
             runtime.wakeups.ring(approval_key(approval_id))
             raise Conflict(f"approval {approval_id} is already {row.status}")
         store.record_decision(session, row, user, decision, comment)
+        audit.record(session, user, f"approval.{decision}", approval_id, comment)
         settled = None
         if decision == "reject":
             settled = "rejected"

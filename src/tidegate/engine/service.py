@@ -14,6 +14,7 @@ from tidegate.engine.planner import plan_runs
 from tidegate.engine.runtime import Runtime
 from tidegate.errors import Conflict, NotFound
 from tidegate.security.tracebacks import scrubbed
+from tidegate.store import audit
 from tidegate.store import events as store_events
 from tidegate.store import runs as store_runs
 from tidegate.store.models import Run
@@ -78,7 +79,7 @@ async def sweep(runtime: Runtime) -> None:
             log.error("sweep.failed", where=scrubbed(exc))
 
 
-def cancel_run(runtime: Runtime, run_id: str) -> None:
+def cancel_run(runtime: Runtime, run_id: str, actor: str) -> None:
     """Ask a run to stop: its step is killed, its approvals close; `finally` still runs."""
     with runtime.db.session() as session:
         run = store_runs.get_run(session, run_id)
@@ -86,16 +87,17 @@ def cancel_run(runtime: Runtime, run_id: str) -> None:
             raise NotFound(f"run {run_id} does not exist")
         if not store_runs.request_cancel(session, run_id):
             raise Conflict(f"run {run_id} has already finished ({run.status})")
+        audit.record(session, actor, "run.cancel", run_id)
     with runtime.lock:
         runtime.cancelled.add(run_id)
     approval.cancel_pending(runtime, run_id)
 
 
-async def cancel(runtime: Runtime, run_id: str) -> None:
-    await asyncio.to_thread(cancel_run, runtime, run_id)
+async def cancel(runtime: Runtime, run_id: str, actor: str) -> None:
+    await asyncio.to_thread(cancel_run, runtime, run_id, actor)
 
 
-def _copy_run(runtime: Runtime, run_id: str) -> Started:
+def _copy_run(runtime: Runtime, run_id: str, actor: str) -> Started:
     with runtime.db.session() as session:
         old = store_runs.get_run(session, run_id)
         if old is None:
@@ -117,37 +119,52 @@ def _copy_run(runtime: Runtime, run_id: str) -> Started:
         # first run tested, even if the tag has moved since.
         run.digest = old.digest
         session.add(run)
+        audit.record(session, actor, "run.rerun", old.id, run.id)
     return Started(run.id, run.concurrency_key)
 
 
-async def rerun(runtime: Runtime, run_id: str) -> str:
+async def rerun(runtime: Runtime, run_id: str, actor: str) -> str:
     """A new run of the same workflow snapshot for the same event."""
-    started = await asyncio.to_thread(_copy_run, runtime, run_id)
+    started = await asyncio.to_thread(_copy_run, runtime, run_id, actor)
     await start_runs([started])
     return started.run_id
 
 
-def _replan(runtime: Runtime, event_id: str, workflows: dict[str, LoadedWorkflow]) -> list[Run]:
+def _replan(
+    runtime: Runtime, event_id: str, workflows: dict[str, LoadedWorkflow], actor: str
+) -> list[Run]:
     with runtime.db.session() as session:
         row = store_events.get_event(session, event_id)
         if row is None:
             raise NotFound(f"event {event_id} does not exist")
         runs = plan_runs(session, store_events.to_image_event(row), workflows, trigger="replay")
         row.run_count += len(runs)
+        audit.record(session, actor, "event.replay", event_id, " ".join(r.id for r in runs))
     return runs
 
 
 async def replay(
-    runtime: Runtime, event_id: str, workflows: dict[str, LoadedWorkflow]
+    runtime: Runtime, event_id: str, workflows: dict[str, LoadedWorkflow], actor: str
 ) -> list[str]:
     """Match a stored event against today's workflows again and start what matches."""
-    runs = await asyncio.to_thread(_replan, runtime, event_id, workflows)
+    runs = await asyncio.to_thread(_replan, runtime, event_id, workflows, actor)
     await start_runs([Started(run.id, run.concurrency_key) for run in runs])
     return [run.id for run in runs]
 
 
 async def decide(
-    runtime: Runtime, approval_id: str, user: str, decision: str, comment: str
+    runtime: Runtime,
+    approval_id: str,
+    user: str,
+    decision: str,
+    comment: str,
+    groups: frozenset[str] = frozenset(),
 ) -> approval.Decision:
-    """Decide in this process; the waiting job is rung here, or looks again on its own."""
-    return await asyncio.to_thread(approval.decide, runtime, approval_id, user, decision, comment)
+    """Decide in this process; the waiting job is rung here, or looks again on its own.
+
+    `groups` are the person's groups from their identity provider (OIDC), besides the
+    server's `groups` setting.
+    """
+    return await asyncio.to_thread(
+        approval.decide, runtime, approval_id, user, decision, comment, groups
+    )

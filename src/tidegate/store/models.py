@@ -236,3 +236,48 @@ class Promotion(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # promoted | unchanged | skipped
     approved_by: Mapped[list[Any]] = mapped_column(JSON, default=list)
     at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class User(Base):
+    """A person who signs in: locally with a password, or through OIDC (no password)."""
+
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(Text)  # Argon2; None for OIDC users
+    origin: Mapped[str] = mapped_column(String(16), default="local")  # local | oidc
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a token, the database only its hash."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_user", "user"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    # An OIDC identity's groups (for `group:NAME` approvers); local users have none here.
+    groups: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    csrf: Mapped[str] = mapped_column(String(64))  # the token every form of it carries
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(TS)
+    ended_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class AuditEntry(Base):
+    """Who did what: decisions, cancels, re-runs, replays, hook, token and user changes."""
+
+    __tablename__ = "audit"
+    __table_args__ = (Index("ix_audit_target", "target"), Index("ix_audit_at", "at"))
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))  # e.g. run.cancel, approval.approve
+    target: Mapped[str] = mapped_column(String(255))  # the run, approval, hook, token, user
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -30,8 +30,19 @@ bearer = HTTPBearer(auto_error=False, description="An API token from `tidegate t
 
 @dataclass(frozen=True)
 class Caller:
+    """Who is asking: an API token's user, or a signed-in person (web UI).
+
+    `groups` are an OIDC identity's groups, for `group:NAME` approvers; the server's own
+    `groups` setting is consulted besides them.
+    """
+
     user: str
     role: str
+    groups: frozenset[str] = frozenset()
+
+    def ranks(self, role: str) -> bool:
+        """Whether this caller's role is `role` or above."""
+        return RANK.get(self.role, -1) >= RANK[role]
 
 
 def unauthorized(detail: str) -> HTTPException:
@@ -87,7 +98,7 @@ def require(role: str) -> object:
     """A dependency admitting callers whose role ranks at least `role`."""
 
     async def check(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
-        if RANK.get(caller.role, -1) < RANK[role]:
+        if not caller.ranks(role):
             raise HTTPException(403, f"this action needs the {role} role")
         return caller
 

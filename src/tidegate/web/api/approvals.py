@@ -43,7 +43,7 @@ async def _decide(
     state: AppState, approval_id: str, caller: Caller, decision: str, body: DecisionIn | None
 ) -> ApprovalOut:
     comment = body.comment if body else ""
-    await service.decide(state.runtime, approval_id, caller.user, decision, comment)
+    await service.decide(state.runtime, approval_id, caller.user, decision, comment, caller.groups)
 
     def query() -> ApprovalOut:
         with state.db.session() as session:

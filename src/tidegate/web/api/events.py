@@ -58,8 +58,8 @@ async def get_event(event_id: str, caller: Viewer, state: State) -> EventDetail:
 
 
 @router.post("/{event_id}/replay", status_code=202, response_model=RunsStarted)
-async def replay_event(event_id: str, _caller: Approver, state: State) -> RunsStarted:
+async def replay_event(event_id: str, caller: Approver, state: State) -> RunsStarted:
     """Match the stored event against the current workflows again; start what matches."""
     loaded = await asyncio.to_thread(state.workflows.load)
-    runs = await service.replay(state.runtime, event_id, loaded.workflows)
+    runs = await service.replay(state.runtime, event_id, loaded.workflows, caller.user)
     return RunsStarted(runs=runs)

@@ -145,14 +145,14 @@ async def _follow(
 
 
 @router.post("/{run_id}/cancel", status_code=202, response_model=RunsStarted)
-async def cancel_run(run_id: str, _caller: Approver, state: State) -> RunsStarted:
+async def cancel_run(run_id: str, caller: Approver, state: State) -> RunsStarted:
     """Stop a run: the running step is killed, approvals close, `finally` still runs."""
-    await service.cancel(state.runtime, run_id)
+    await service.cancel(state.runtime, run_id, caller.user)
     return RunsStarted(runs=[run_id])
 
 
 @router.post("/{run_id}/rerun", status_code=202, response_model=RunsStarted)
-async def rerun(run_id: str, _caller: Approver, state: State) -> RunsStarted:
+async def rerun(run_id: str, caller: Approver, state: State) -> RunsStarted:
     """Run the same workflow snapshot for the same event again, as a new run."""
-    new_id = await service.rerun(state.runtime, run_id)
+    new_id = await service.rerun(state.runtime, run_id, caller.user)
     return RunsStarted(runs=[new_id])
