@@ -6,6 +6,7 @@ through autoescaping: no template marks such a value safe.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -13,6 +14,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from tidegate import __version__
+from tidegate.engine.approval import allowed
+from tidegate.store import approvals as store_approvals
+from tidegate.web.auth import Caller
+from tidegate.web.state import AppState, app_state
 from tidegate.web.ui.session import CSRF_FIELD, SignedIn
 
 ENV = Environment(
@@ -41,3 +46,30 @@ def page(
         **context,
     )
     return HTMLResponse(html, status_code=status_code)
+
+
+def decidable(state: AppState, caller: Caller) -> list[Any]:
+    """The pending approvals `caller` may decide, oldest first."""
+    if not caller.ranks("approver"):
+        return []
+    with state.db.session() as session:
+        rows = store_approvals.list_approvals(session, status="pending", limit=500)
+    mine = [r for r in rows if allowed(r, caller.user, state.settings.groups, caller.groups)]
+    return sorted(mine, key=lambda r: r.created_at)
+
+
+async def render(
+    request: Request,
+    template: str,
+    signed: SignedIn,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """A signed-in page: `page` plus what the navigation shows on every page (`section`,
+    the number of approvals waiting for this person)."""
+    state = app_state(request)
+    waiting = await asyncio.to_thread(decidable, state, signed.caller)
+    return page(
+        request, template, signed, status_code=status_code, waiting_count=len(waiting), **context
+    )
