@@ -193,6 +193,7 @@ class ServeProcess(RunsApi):
     proc: Any = None
     admin_token: str = ""
     hooks: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()  # after `tidegate serve`, e.g. ("--port", "9090")
 
     def start(self) -> ServeProcess:
         import json
@@ -201,7 +202,7 @@ class ServeProcess(RunsApi):
 
         log = open(self.cwd / "serve.log", "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tidegate", "serve"],
+            [sys.executable, "-m", "tidegate", "serve", *self.args],
             env=self.env,
             cwd=self.cwd,
             stdout=log,

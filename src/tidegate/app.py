@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from tidegate import __version__
+from tidegate import __version__, logs
 from tidegate.config import Settings, host_environment
 from tidegate.engine import launch as engine_launch
 from tidegate.engine.runtime import Runtime, set_runtime
@@ -28,6 +28,7 @@ from tidegate.store.migrate import upgrade
 from tidegate.store.runs import runs_with_status
 from tidegate.web import errors, ui
 from tidegate.web.api import approvals, events, hooks, hooks_intake, ops, runs, workflows
+from tidegate.web.api import audit as audit_api  # --- audit trail (sign-in work) ---
 from tidegate.web.failsafe import Failsafe
 from tidegate.web.gate import ApiGate
 from tidegate.web.metrics import metrics_registry
@@ -84,7 +85,7 @@ def build_state(settings: Settings) -> AppState:
         settings=settings,
         db=db,
         runtime=runtime,
-        workflows=WorkflowDirectory(settings.workflows),
+        workflows=WorkflowDirectory(settings.workflows, on_change=logs.workflow_problems),
         metrics=metrics_registry(db),
     )
 
@@ -92,6 +93,20 @@ def build_state(settings: Settings) -> AppState:
 def prepare_database(state: AppState) -> None:
     """Migrate the schema: a fresh database comes up ready, an old one is brought forward."""
     upgrade(state.db.engine)
+
+
+WORKFLOWS_LOOK_SECONDS = 2.0
+
+
+async def watch_workflows(state: AppState) -> None:
+    """Forever: read the workflows directory again, so a file that stops loading is
+    reported when it changes, not at the next webhook (a scan costs a stat per file)."""
+    while True:
+        try:
+            await asyncio.to_thread(state.workflows.load)
+        except Exception:  # the next look tries again; the webhook path reports its own
+            log.exception("could not read the workflows directory")
+        await asyncio.sleep(WORKFLOWS_LOOK_SECONDS)
 
 
 async def reap_containers(state: AppState) -> None:
@@ -129,6 +144,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(prepare_database, state)
         set_runtime(state.runtime)
+        watcher = asyncio.create_task(watch_workflows(state))
         sweeper: asyncio.Task[None] | None = None
         if settings.run_engine:
             # Orphans of a crashed predecessor die before recovery re-runs their steps.
@@ -141,6 +157,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            watcher.cancel()
             if sweeper is not None:
                 sweeper.cancel()
             if state.engine_running:
@@ -161,6 +178,10 @@ def create_app(settings: Settings) -> FastAPI:
             "notification."
         ),
         lifespan=lifespan,
+        # --- web UI (pages): /docs is served offline by web/ui/apidocs.py; no ReDoc ---
+        docs_url=None,
+        redoc_url=None,
+        # --- end web UI ---
     )
     app.state.tidegate = state
     errors.install(app)
@@ -175,6 +196,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(Failsafe)  # outermost of ours: sees what every layer inside raises
     for module in (hooks_intake, events, runs, approvals, workflows, hooks, ops):
         app.include_router(module.router)
+    app.include_router(audit_api.router)  # --- audit trail (sign-in work) ---
     for router in ui.ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ui.STATIC), name="static")

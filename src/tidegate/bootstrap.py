@@ -1,7 +1,9 @@
 """A newcomer's first start: one webhook per source and an admin token, written down once.
 
 Like Jenkins' initialAdminPassword, the secrets go to a file only the owner can read,
-in the data directory; `tidegate` commands on the same machine find them there.
+in the data directory; `tidegate` commands on the same machine find them there. Each
+`serve` also writes down where it listens (`server.json`), so that those commands find
+a server started with `--port` without being told.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from tidegate.store import credentials
 from tidegate.store.db import Database
 
 CREDENTIALS_FILE = "credentials.json"
+SERVER_FILE = "server.json"
 FIRST_SOURCES = ("dockerhub", "registry")
 
 
@@ -44,12 +47,18 @@ def bootstrap(settings: Settings, db: Database) -> FirstRun | None:
             token = new_token("tgh_")
             credentials.create_hook(session, source, f"{source} (first start)", token)
             first.hooks[source] = f"{settings.base_url}/hooks/{source}/{token}"
-    path = credentials_path(settings)
+    _write_private(
+        credentials_path(settings), {"admin_token": first.admin_token, "hooks": first.hooks}
+    )
+    return first
+
+
+def _write_private(path: Path, data: dict[str, object]) -> None:
+    """`data` as JSON in a file only the owner can read (it may hold secrets)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        json.dump({"admin_token": first.admin_token, "hooks": first.hooks}, handle, indent=2)
-    return first
+        json.dump(data, handle, indent=2)
 
 
 def read_credentials(settings: Settings) -> FirstRun | None:
@@ -59,3 +68,38 @@ def read_credentials(settings: Settings) -> FirstRun | None:
     except (OSError, ValueError):
         return None
     return FirstRun(admin_token=data.get("admin_token", ""), hooks=data.get("hooks", {}))
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    """Where the last `serve` with this data directory listened."""
+
+    url: str  # for commands on this machine: loopback when it listened on every address
+    base_url: str  # its public base URL (hook URLs, run pages)
+
+
+def local_url(settings: Settings) -> str:
+    """The URL a client on this machine reaches the server's address and port by."""
+    # Listening on every address: loopback is one of them.
+    every = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
+    host = every.get(settings.host, settings.host)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def record_server(settings: Settings) -> Path:
+    path = settings.data_dir / SERVER_FILE
+    _write_private(
+        path, {"url": local_url(settings), "base_url": settings.base_url, "pid": os.getpid()}
+    )
+    return path
+
+
+def read_server(settings: Settings) -> ServerRecord | None:
+    path = settings.data_dir / SERVER_FILE
+    try:
+        data = json.loads(path.read_text())
+        return ServerRecord(url=str(data["url"]), base_url=str(data["base_url"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

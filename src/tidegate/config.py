@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -19,6 +20,7 @@ from pydantic_settings import (
 )
 
 from tidegate.security.allowlist import DOCKERHUB_CALLBACK_HOSTS
+from tidegate.store.credentials import ROLES
 
 
 def _split_csv(value: Any) -> Any:
@@ -82,8 +84,23 @@ class Settings(BaseSettings):
     # in this process wake it at once; this bounds the delay for other processes' changes.
     wake_interval: float = 30.0
     run_engine: bool = True  # `serve` with false answers HTTP only, for scale-out
+    # The server's log on stderr: readable lines, or JSON lines for log shippers.
+    log_format: Literal["text", "json"] = "text"
     # Web UI: how long a sign-in lasts.
     session_hours: float = 12.0
+    # Web UI sign-in through an OpenID Connect provider (docs/signin.md): offered when
+    # the issuer, the client id and the client secret are all set.
+    oidc_issuer: str = ""  # e.g. https://sso.example.com/realms/acme
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid profile email groups"
+    oidc_user_claim: str = "preferred_username"  # without it in the token: `sub`
+    oidc_groups_claim: str = "groups"
+    # Group -> role; a person's highest mapped role wins, else `oidc_default_role`
+    # ("none": people in no mapped group may not sign in).
+    oidc_roles: dict[str, str] = Field(default_factory=dict)
+    oidc_default_role: str = "viewer"
+    oidc_name: str = ""  # the button's "Sign in with …" (empty: the issuer's host)
     # CLI client
     url: str = "http://127.0.0.1:8080"
     token: SecretStr | None = None
@@ -98,6 +115,35 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("oidc_roles")
+    @classmethod
+    def _oidc_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        for group, role in value.items():
+            if role not in ROLES:
+                raise ValueError(f"group {group!r}: role must be one of {', '.join(ROLES)}")
+        return value
+
+    @field_validator("oidc_default_role")
+    @classmethod
+    def _oidc_default_role(cls, value: str) -> str:
+        if value not in (*ROLES, "none"):
+            raise ValueError(f"must be one of {', '.join(ROLES)} or none")
+        return value
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _oidc_issuer(cls, value: str) -> str:
+        # The issuer's keys vouch for who people are: plain HTTP only on this machine.
+        if not value:
+            return value
+        parts = urlsplit(value)
+        loopback = parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1")
+        if not (parts.scheme == "https" and parts.hostname) and not loopback:
+            raise ValueError("must be an https:// URL")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or a fragment")
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -141,6 +187,10 @@ class Settings(BaseSettings):
         """The SQLite database files (none on PostgreSQL)."""
         urls = (self.db_url, self.system_db_url)
         return [Path(u.removeprefix("sqlite:///")) for u in urls if u.startswith("sqlite:///")]
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
 
     @property
     def base_url(self) -> str:

@@ -8,6 +8,7 @@
     ├── Forbidden             a caller without the role for an action (HTTP 403)
     ├── Conflict              an action the current state does not allow (HTTP 409)
     ├── OutboundRefused       a request to a host outside its allow-list
+    ├── SignInRefused         a web UI sign-in refused (identity provider, account)
     └── StepFailed            the user's step failed (exit code, rejection, timeout)
 
 A docstring doubles as the default message.
@@ -56,10 +57,21 @@ class OutboundRefused(TidegateError):
     """The destination host is not on the allow-list."""
 
 
+class SignInRefused(TidegateError):
+    """The sign-in was refused."""
+
+    def __init__(self, message: str | None = None, *, status: int = 400) -> None:
+        # 400: a bad or stale answer; 403: the account may not sign in; 502: the
+        # identity provider could not be reached or answered nonsense.
+        self.status = status
+        super().__init__(message)
+
+
 class StepFailed(TidegateError):
     """The step failed."""
 
     def __init__(self, message: str | None = None, *, status: str = "failed") -> None:
-        # "failed" or "timed_out": decides the run status it leads to.
+        # "failed" or "timed_out": decides the run status it leads to. "undelivered" (a
+        # callback's) leaves the run's status as it is (engine/steps/callback.py).
         self.status = status
         super().__init__(message)

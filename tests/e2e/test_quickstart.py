@@ -43,14 +43,14 @@ def test_quickstart_serves_and_simulate_makes_a_succeeding_run(tmp_path: Path) -
     assert not (checkout / ".venv").exists()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIDEGATE_")}
-    env["TIDEGATE_PORT"] = str(port)
-    env["TIDEGATE_URL"] = f"http://127.0.0.1:{port}"
     env["TIDEGATE_REGISTRY_ALLOWED_HOSTS"] = "127.0.0.1:*"  # tests stay on loopback
     (first_command,) = readme_commands()[:1]
     log = (tmp_path / "serve.log").open("wb")
-    # Its own session: the shell, the script and the server stop together.
+    # Its own session: the shell, the script and the server stop together. Another port
+    # than the default, as `--port` and nothing else: the commands below find the server
+    # without TIDEGATE_URL.
     server = subprocess.Popen(
-        first_command,
+        f"{first_command} --port {port}",
         shell=True,
         cwd=checkout,
         env=env,

@@ -80,6 +80,27 @@ def test_callback_off_the_allow_list_is_never_contacted(
     assert httpserver.log == []
     (delivery,) = run["deliveries"]
     assert delivery["delivered"] is False and "allow" in delivery["error"]
+    # The step does not claim a success the registry never heard of.
+    (step,) = [s for s in run["steps"] if s["kind"] == "callback"]
+    assert step["status"] == "undelivered" and "not delivered" in step["error"]
+
+
+def test_callback_that_fails_every_attempt_is_undelivered_and_the_run_keeps_its_result(
+    server_factory: Callable[..., Server], httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/cb/s3cr3tpart", method="POST").respond_with_data("down", status=502)
+    server = server_factory(
+        callback_allowed_hosts=[f"127.0.0.1:{httpserver.port}"], callback_attempts=3
+    )
+    write_workflow(server.settings, "hub", WORKFLOW)
+    run_id = push(server, "acme/web:v1", f"http://127.0.0.1:{httpserver.port}/cb/s3cr3tpart")
+    run = server.wait_run(run_id)
+    assert run["status"] == "succeeded"  # what was reported (tried) stays the result
+    (step,) = [s for s in run["steps"] if s["kind"] == "callback"]
+    assert step["status"] == "undelivered"
+    assert "not delivered after 3 attempts: HTTP 502" in step["error"]
+    assert "s3cr3tpart" not in json.dumps([run["steps"], run["deliveries"]])
+    assert "step undelivered: callback to" in server.logs(run_id)
 
 
 def test_callback_retried_until_docker_hub_answers(

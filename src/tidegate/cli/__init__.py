@@ -9,13 +9,23 @@ import sys
 
 # isort: off
 # Imported in the order `tidegate --help` lists their commands.
-from tidegate.cli import server, workflow_files, reading, acting, promote, access
+from tidegate.cli import server, workflow_files, reading, acting, promote, access, users
 
 # isort: on
 from tidegate.cli.base import app, err
 from tidegate.errors import TidegateError
 
-__all__ = ["access", "acting", "app", "main", "promote", "reading", "server", "workflow_files"]
+__all__ = [
+    "access",
+    "acting",
+    "app",
+    "main",
+    "promote",
+    "reading",
+    "server",
+    "users",
+    "workflow_files",
+]
 
 
 def main() -> None:

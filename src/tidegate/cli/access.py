@@ -1,11 +1,17 @@
-"""Hooks and API tokens, on the database: they bootstrap access."""
+"""Hooks and API tokens, on the database: they bootstrap access.
+
+Creating and revoking them is recorded in the audit trail, the actor being `cli_actor()`.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy.orm import Session
 
+from tidegate.cli.actor import cli_actor
 from tidegate.cli.base import (
     JsonFlag,
     err,
@@ -22,8 +28,11 @@ from tidegate.events.binding import canonical_registries
 from tidegate.events.grammar import text_problem
 from tidegate.events.sources import SOURCES
 from tidegate.security.tokens import new_token
-from tidegate.store import credentials
+from tidegate.store import audit, credentials
 from tidegate.store.credentials import ROLES, USER_MAX
+from tidegate.store.models import ApiToken, Hook
+
+Row = TypeVar("Row", Hook, ApiToken)
 
 
 @hook_app.command("create")
@@ -53,6 +62,9 @@ def hook_create(
     token = new_token("tgh_")
     with db.session() as session:
         hook = credentials.create_hook(session, source, name or source, token, registries)
+        bound = f" for {', '.join(hook.registries)}" if hook.registries else ""
+        detail = f"{hook.source} {hook.name!r}{bound}"
+        audit.record(session, cli_actor(), "hook.create", hook.id, detail)
     out.print(f"{cfg.base_url}/hooks/{source}/{token}", highlight=False, soft_wrap=True)
     err.print(f"hook {hook.id} created; the URL is shown only now.")
 
@@ -67,7 +79,7 @@ def hook_list(as_json: JsonFlag = False) -> None:
 @hook_app.command("revoke")
 def hook_revoke(hook_id: str) -> None:
     """Revoke a webhook endpoint: its URL answers 404 from now on."""
-    revoke("hook", hook_id, credentials.revoke_hook)
+    revoke("hook", hook_id, _audited(Hook, credentials.revoke_hook, "hook.revoke"))
 
 
 @token_app.command("create")
@@ -87,6 +99,7 @@ def token_create(
     token = new_token("tga_")
     with db.session() as session:
         row = credentials.create_api_token(session, user, role, token)
+        audit.record(session, cli_actor(), "token.create", row.id, f"{user} ({role})")
     out.print(token, highlight=False)
     err.print(f"token {row.id} created for {user} ({role}); it is shown only now.")
 
@@ -100,4 +113,21 @@ def token_list(as_json: JsonFlag = False) -> None:
 @token_app.command("revoke")
 def token_revoke(token_id: str) -> None:
     """Revoke an API token: requests bearing it get 401 from now on."""
-    revoke("token", token_id, credentials.revoke_api_token)
+    revoke("token", token_id, _audited(ApiToken, credentials.revoke_api_token, "token.revoke"))
+
+
+def _audited(
+    model: type[Row], revoking: Callable[[Session, str], Row | None], action: str
+) -> Callable[[Session, str], object | None]:
+    """`revoking`, recorded in the audit trail when it revokes a live row."""
+
+    def revoke_and_record(session: Session, row_id: str) -> object | None:
+        row = session.get(model, row_id)
+        live = row is not None and row.revoked_at is None
+        revoked = revoking(session, row_id)
+        if live and revoked is not None:
+            label = revoked.name if isinstance(revoked, Hook) else f"of {revoked.user}"
+            audit.record(session, cli_actor(), action, row_id, label)
+        return revoked
+
+    return revoke_and_record

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
 from tidegate.apiclient import ApiClient
 from tidegate.bootstrap import read_credentials
-from tidegate.cli.base import JsonFlag, app, call, client, err, fail, out, print_json, settings
+from tidegate.cli.base import (
+    JsonFlag,
+    app,
+    call,
+    client,
+    err,
+    fail,
+    out,
+    print_json,
+    settings,
+    waiting_line,
+)
 from tidegate.simulate import CONTENT_TYPES, dockerhub_payload, registry_payload
+from tidegate.store.runs import FINAL
 
 # --- acting ---------------------------------------------------------------------
 
@@ -20,9 +33,26 @@ def _approval_id(api: ApiClient, ref: str) -> str:
         return ref
     run = call(api.get, f"/api/v1/runs/{ref}")
     pending = [a for a in run["approvals"] if a["status"] == "pending"]
-    if len(pending) != 1:
-        raise fail(f"run {ref} has {len(pending)} pending approvals; name one by its id")
-    return str(pending[0]["id"])
+    if len(pending) == 1:
+        return str(pending[0]["id"])
+    if pending:
+        named = ", ".join(f"{a['id']} (job {a['job_id']})" for a in pending)
+        raise fail(f"run {ref} has {len(pending)} pending approvals: {named}; name one by its id")
+    if run["approvals"]:
+        raise fail(f"run {ref}: {_settled(run['approvals'][-1])}")
+    raise fail(f"run {ref} has no approval to decide (it is {run['status']})")
+
+
+def _settled(approval: dict[str, Any]) -> str:
+    """`approval ap_… was already rejected by bob: "not today"`."""
+    text = f"approval {approval['id']} was already {approval['status'].replace('_', ' ')}"
+    wanted = {"rejected": "reject", "approved": "approve"}.get(approval["status"])
+    decided = [d for d in approval.get("decisions", []) if d["decision"] == wanted]
+    if decided:
+        text += f" by {', '.join(d['user'] for d in decided)}"
+        if wanted == "reject" and decided[-1]["comment"]:
+            text += f': "{decided[-1]["comment"]}"'
+    return text
 
 
 def _decide(ref: str, decision: str, comment: str) -> None:
@@ -96,9 +126,12 @@ def simulate(
     cfg = settings()
     if hook_url is None:
         first = read_credentials(cfg)
-        hook_url = first.hooks.get(source) if first else None
-        if not hook_url:
+        saved = first.hooks.get(source) if first else None
+        if not saved:
             raise fail("no hook URL: pass --hook-url (from `tidegate hook create`)")
+        # The saved URL names the address of the first start; the server may listen on
+        # another now. `hooks/SOURCE/TOKEN` is what matters, sent to the server we talk to.
+        hook_url = "/" + "/".join(urlsplit(saved).path.split("/")[-3:])
     if source == "dockerhub":
         body = dockerhub_payload(reference, callback_url=callback_url)
     else:
@@ -117,11 +150,23 @@ def simulate(
 
 
 def _wait(api: ApiClient, run_id: str, timeout: float = 600) -> None:
+    """Until the run ends or only a person can move it on (its approval, or the approval
+    of the run holding its concurrency key); say what holds it when that changes."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    said = ""
+    while True:
         run = call(api.get, f"/api/v1/runs/{run_id}")
-        if run["status"] in ("succeeded", "failed", "cancelled", "timed_out", "waiting"):
-            err.print(f"{run_id}: {run['status']}")
+        status, waiting = run["status"], run.get("waiting_for")
+        if status in FINAL:
+            err.print(f"{run_id}: {status}", highlight=False)
             return
+        news = waiting_line(run_id, status, waiting)
+        if waiting and waiting["needs_decision"]:
+            err.print(news, highlight=False, markup=False)
+            return
+        if waiting and waiting["reason"] != "start" and news != said:
+            err.print(news, highlight=False, markup=False)  # it may be a while
+            said = news
+        if time.monotonic() >= deadline:
+            raise fail(f"{run_id} did not finish in {timeout:g}s: {news}")
         time.sleep(0.5)
-    raise fail(f"{run_id} did not finish in {timeout:g}s")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from tidegate.bootstrap import bootstrap, credentials_path
-from tidegate.cli.base import app, db_app, err, local_db, out, settings
-from tidegate.config import load_settings
+from tidegate import logs
+from tidegate.bootstrap import bootstrap, credentials_path, record_server
+from tidegate.cli.base import app, db_app, err, fail, local_db, out, settings
+from tidegate.config import Settings, load_settings
 from tidegate.security.datadir import secure_data_dir
 from tidegate.store.db import Database
 from tidegate.store.migrate import upgrade
@@ -22,6 +25,30 @@ def shortened(url: str) -> str:
     return f"{base}/{token[:8]}…{token[-5:]}" if len(token) > 16 else url
 
 
+def listen_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port, found before anything starts
+    (uvicorn only says `[Errno 98]` and exits 3)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        return f"cannot listen on {host}: {exc.strerror}; pass --host or set TIDEGATE_HOST"
+    with socket.socket(family, kind, proto) as probe:
+        # As uvicorn binds: a port left in TIME_WAIT by a stopped server is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} is in use: pass --port or set TIDEGATE_PORT"
+            return (
+                f"cannot listen on {host}:{port}: {exc.strerror}; "
+                "pass --host and --port, or set TIDEGATE_HOST and TIDEGATE_PORT"
+            )
+    return None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
@@ -29,6 +56,7 @@ def serve(
     workflows: Annotated[Path | None, typer.Option(help="Workflows directory.")] = None,
 ) -> None:
     """Run the server: webhooks, API and the engine, in one process."""
+    # Imported here for start-up speed: the other commands need neither.
     import uvicorn
 
     from tidegate.app import create_app
@@ -41,18 +69,32 @@ def serve(
     if workflows:
         overrides["workflows"] = workflows
     cfg = load_settings(**overrides)
+    problem = listen_problem(cfg.host, cfg.port)
+    if problem:
+        raise fail(problem)
+    logs.configure(cfg.log_format)
     db = local_db(cfg)
     first = bootstrap(cfg, db)
     db.dispose()
-    err.print(f"Tidegate on {cfg.base_url} — workflows from {cfg.workflows.resolve()}")
-    if first:
-        err.print("First start: created an admin API token and one webhook per source.")
-        for source, url in first.hooks.items():
-            err.print(f"  POST {source} webhooks to: {shortened(url)}")
-        err.print(f"  Whole URLs and the token (owner-only): {credentials_path(cfg)}")
+    record_server(cfg)  # where `tidegate runs` and the others find this server
+    _banner(cfg, first.hooks if first else None)
+    # log_config=None: uvicorn's records go through the handler `configure` set.
+    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="warning", log_config=None)
+
+
+def _banner(cfg: Settings, hooks: dict[str, str] | None) -> None:
+    lines = [f"Tidegate on {cfg.base_url} — workflows from {cfg.workflows.resolve()}"]
+    if hooks is not None:
+        lines.append("First start: created an admin API token and one webhook per source.")
+        lines += [f"  POST {source} webhooks to: {shortened(url)}" for source, url in hooks.items()]
+        lines.append(f"  Whole URLs and the token (owner-only): {credentials_path(cfg)}")
     else:
-        err.print("Webhook URLs: `tidegate hook create SOURCE` prints a new one.")
-    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="warning")
+        lines.append("Webhook URLs: `tidegate hook create SOURCE` prints a new one.")
+    for line in lines:
+        if cfg.log_format == "json":  # every line on stderr is JSON for a log shipper
+            logs.note("serve.started", line.strip())
+        else:
+            err.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 @db_app.command("upgrade")

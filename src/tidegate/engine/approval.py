@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tidegate import logs
 from tidegate.engine.loaded import load_run
 from tidegate.engine.runtime import Runtime, get_runtime
 from tidegate.engine.stepctx import expr_context, make_step_context
@@ -55,6 +56,17 @@ def open_approval(run_id: str, job_id: str) -> dict[str, Any]:
         if row.status == "pending":
             store_runs.set_job_status(session, run_id, job_id, "waiting")
             store_runs.set_run_status(session, run_id, "waiting")
+    if row.status == "pending":
+        name = loaded.run.workflow_name
+        logs.note(
+            "run.waiting",
+            f"run {run_id} {name} is waiting for approval {row.id} (job {job_id}) from "
+            f"{', '.join(spec.approvers)}",
+            run_id=run_id,
+            workflow=name,
+            approval_id=row.id,
+            job=job_id,
+        )
     return {"approval_id": row.id}
 
 
@@ -133,9 +145,36 @@ def settle(run_id: str, job_id: str, approval_id: str) -> str:
         if row is not None and row.decided_at is not None:
             waited = (row.decided_at - row.created_at).total_seconds()
             APPROVAL_SECONDS.labels(outcome).observe(max(waited, 0.0))
+        if status == "failed":
+            # No step says why the run failed: the run's error does.
+            why = outcome_text(session, row) if row is not None else "rejected"
+            store_runs.note_error(session, run_id, f"job {job_id}: approval {approval_id} {why}")
+            if outcome == "timed_out":
+                logs.note(
+                    "approval.timed_out",
+                    f"approval {approval_id} timed out (run {run_id}, job {job_id})",
+                    approval_id=approval_id,
+                    run_id=run_id,
+                )
         if not store.pending_for_run(session, run_id):
             store_runs.set_run_status(session, run_id, "running")
     return status
+
+
+def outcome_text(session: Session, row: Approval) -> str:
+    """How a settled approval ended, for people: `rejected by bob: "not now"`,
+    `approved by alice, carol`, `timed out`, `cancelled`."""
+    wanted = {"rejected": "reject", "approved": "approve"}.get(row.status)
+    if wanted is None:
+        return row.status.replace("_", " ")
+    decided = [d for d in store.decisions(session, row.id) if d.decision == wanted]
+    if not decided:
+        return row.status
+    said = f': "{decided[-1].comment}"' if wanted == "reject" and decided[-1].comment else ""
+    return f"{row.status} by {', '.join(d.user for d in decided)}{said}"
+
+
+DECIDED = {"approve": "approved", "reject": "rejected"}
 
 
 @dataclass
@@ -185,10 +224,11 @@ def decide(
         _expire(session, row)
         if row.status != "pending":
             runtime.wakeups.ring(approval_key(approval_id))
-            raise Conflict(f"approval {approval_id} is already {row.status}")
+            raise Conflict(f"approval {approval_id} was already {outcome_text(session, row)}")
         store.record_decision(session, row, user, decision, comment)
         audit.record(session, user, f"approval.{decision}", approval_id, comment)
         settled = None
+        approvals: set[str] = set()
         if decision == "reject":
             settled = "rejected"
         else:
@@ -203,6 +243,19 @@ def decide(
         session.refresh(row)
     if settled:
         runtime.wakeups.ring(approval_key(approval_id))
+    done = f"{DECIDED[decision]} by {logs.clean(user)}"
+    if not settled:  # one of several approvals needed
+        done += f" ({len(approvals)} of {row.required})"
+    said = f': "{logs.clean(comment)}"' if comment else ""
+    logs.note(
+        "approval.decided",
+        f"approval {approval_id} {done} (run {row.run_id}, job {row.job_id}){said}",
+        approval_id=approval_id,
+        run_id=row.run_id,
+        user=user,
+        decision=decision,
+        settled=settled,
+    )
     return Decision(approval=row, settled=settled)
 
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from tidegate import logs
 from tidegate.engine.loaded import load_run
+from tidegate.engine.logsink import mask
 from tidegate.engine.runtime import Runtime, get_runtime
 from tidegate.engine.stepctx import expr_context
 from tidegate.engine.wakeups import run_key
 from tidegate.errors import ExpressionError
 from tidegate.store import runs as store_runs
+from tidegate.store.models import Run
 from tidegate.telemetry import RUN_SECONDS
 from tidegate.workflows import compile_condition
 
@@ -28,6 +31,9 @@ def begin_run(run_id: str) -> dict[str, Any]:
     with runtime.db.session() as session:
         store_runs.ensure_jobs(session, run_id, jobs)
         store_runs.set_run_status(session, run_id, "running")
+    if loaded.run.status == "queued":  # not again when recovery repeats this step
+        name = loaded.run.workflow_name
+        logs.note("run.started", f"run {run_id} {name} started", run_id=run_id, workflow=name)
     return {
         "jobs": [[job_id, needs] for job_id, needs in jobs.items()],
         "finally": [step.retries for step in loaded.workflow.finally_],
@@ -150,6 +156,24 @@ def finish_run(run_id: str, status: str, engine_error: bool, error: str) -> str:
         if run is not None and run.finished_at is not None:
             took = (run.finished_at - run.created_at).total_seconds()
             RUN_SECONDS.labels(run.workflow_name, status).observe(max(took, 0.0))
+            _note_end(runtime, run, status)
     with runtime.lock:
         runtime.cancelled.discard(run_id)
     return status
+
+
+def _note_end(runtime: Runtime, run: Run, status: str) -> None:
+    assert run.finished_at is not None
+    took = (run.finished_at - (run.started_at or run.created_at)).total_seconds()
+    line = f"run {run.id} {run.workflow_name} {status} in {max(took, 0.0):.1f}s"
+    if status != "succeeded" and run.error:
+        # An error can quote a step's output: mask the secrets, as the run's log does.
+        line += f": {logs.clean(mask(run.error, runtime.secret_values()))}"
+    logs.note(
+        "run.finished",
+        line,
+        run_id=run.id,
+        workflow=run.workflow_name,
+        status=status,
+        seconds=round(took, 3),
+    )

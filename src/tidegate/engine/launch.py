@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dbos import DBOS, DBOSConfig
 
+from tidegate import logs
 from tidegate.config import Settings
 
 # Bumped only when the shape of the durable workflows changes incompatibly. DBOS
@@ -58,4 +59,7 @@ def launch(settings: Settings) -> None:
 
 
 def shutdown() -> None:
+    # Stopping cancels every waiting run's tasks; DBOS warns once for each (counted by
+    # the filter `logs.configure` put on its logger): one line says it instead.
     DBOS.destroy(destroy_registry=False)
+    logs.cancelled_tasks.summarise()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import structlog
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
+from tidegate import logs
 from tidegate.engine import approval, durable
 from tidegate.engine.launch import SERIAL_QUEUE
 from tidegate.engine.planner import plan_runs
@@ -88,9 +89,16 @@ def cancel_run(runtime: Runtime, run_id: str, actor: str) -> None:
         if not store_runs.request_cancel(session, run_id):
             raise Conflict(f"run {run_id} has already finished ({run.status})")
         audit.record(session, actor, "run.cancel", run_id)
+        name = run.workflow_name
     with runtime.lock:
         runtime.cancelled.add(run_id)
     approval.cancel_pending(runtime, run_id)
+    logs.note(
+        "run.cancel_requested",
+        f"run {run_id} {name}: cancel requested by {logs.clean(actor)}",
+        run_id=run_id,
+        user=actor,
+    )
 
 
 async def cancel(runtime: Runtime, run_id: str, actor: str) -> None:

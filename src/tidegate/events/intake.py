@@ -36,6 +36,8 @@ class Received:
     ignored: list[str] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
     to_start: list[tuple[str, str | None]] = field(default_factory=list)
+    # Per stored event, for the server's log: the event, and its runs' (id, workflow).
+    planned: list[tuple[ImageEvent, list[tuple[str, str]]]] = field(default_factory=list)
 
 
 def authenticate(db: Database, source: str, token: str) -> str:
@@ -106,7 +108,8 @@ def _store_one(
             # A savepoint: a concurrent identical delivery loses the race cleanly.
             with session.begin_nested():
                 row = store_events.add_event(session, event, hook_id)
-                runs = planner(session, event.model_copy(update={"id": row.id}))
+                stored = event.model_copy(update={"id": row.id})
+                runs = planner(session, stored)
                 row.run_count = len(runs)
         except IntegrityError:
             existing = store_events.find_delivery(session, event.source, event.delivery_id)
@@ -116,6 +119,7 @@ def _store_one(
             result.events.append(row.id)
             result.runs.extend(run.id for run in runs)
             result.to_start.extend((run.id, run.concurrency_key) for run in runs)
+            result.planned.append((stored, [(run.id, run.workflow_name) for run in runs]))
             if not runs:
                 result.unmatched.append(row.id)
             return

@@ -39,8 +39,19 @@ def entries_for(session: Session, targets: list[str]) -> list[AuditEntry]:
     return list(session.scalars(query))
 
 
-def recent(session: Session, limit: int = 100, before: int | None = None) -> list[AuditEntry]:
+def recent(
+    session: Session,
+    limit: int = 100,
+    before: int | None = None,
+    target: str | None = None,
+    actor: str | None = None,
+) -> list[AuditEntry]:
+    """The newest entries first; `before` pages on (the last id of the page before)."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if before is not None:
         query = query.where(AuditEntry.id < before)
+    if target is not None:
+        query = query.where(AuditEntry.target == target)
+    if actor is not None:
+        query = query.where(AuditEntry.actor == actor)
     return list(session.scalars(query))

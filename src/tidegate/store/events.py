@@ -43,11 +43,18 @@ def get_event(session: Session, event_id: str) -> Event | None:
 
 
 def list_events(
-    session: Session, *, limit: int = 50, repository: str | None = None, before: str | None = None
+    session: Session,
+    *,
+    limit: int = 50,
+    repository: str | None = None,
+    before: str | None = None,
+    source: str | None = None,  # (UI events page) filter by source
 ) -> list[Event]:
     query = select(Event).order_by(Event.id.desc()).limit(limit)
     if repository:
         query = query.where(Event.repository == repository)
+    if source:
+        query = query.where(Event.source == source)
     if before:
         query = query.where(Event.id < before)
     return list(session.scalars(query))

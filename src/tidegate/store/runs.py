@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from tidegate.store.ids import new_id
-from tidegate.store.models import Job, Run, Step, utcnow
+from tidegate.store.models import Event, Job, Run, Step, utcnow
 
 FINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+STATUSES = ("queued", "running", "waiting", "succeeded", "failed", "timed_out", "cancelled")
+LIVE = frozenset({"queued", "running", "waiting"})
 
 
 def new_run(
@@ -55,7 +57,11 @@ def list_runs(
     event_id: str | None = None,
     workflow: str | None = None,
     before: str | None = None,
+    repository: str | None = None,
+    tag: str | None = None,
+    source: str | None = None,
 ) -> list[Run]:
+    """Newest first; `repository`, `tag` and `source` are the starting event's."""
     query = select(Run).order_by(Run.id.desc()).limit(limit)
     if status:
         query = query.where(Run.status == status)
@@ -65,7 +71,31 @@ def list_runs(
         query = query.where(Run.workflow_name == workflow)
     if before:
         query = query.where(Run.id < before)
+    if repository or tag or source:
+        query = query.join(Event, Event.id == Run.event_id)
+        if repository:
+            query = query.where(Event.repository == repository)
+        if tag:
+            query = query.where(Event.tag == tag)
+        if source:
+            query = query.where(Event.source == source)
     return list(session.scalars(query))
+
+
+def concurrency_holder(session: Session, run: Run) -> Run | None:
+    """The run ahead of queued `run` on its concurrency key: the one holding the key
+    (running or waiting), else the oldest queued before it; None without a key."""
+    if not run.concurrency_key:
+        return None
+    same_key = select(Run).where(Run.concurrency_key == run.concurrency_key, Run.id != run.id)
+    holder = session.scalar(
+        same_key.where(Run.status.in_(["running", "waiting"])).order_by(Run.id).limit(1)
+    )
+    if holder is None:
+        holder = session.scalar(
+            same_key.where(Run.status == "queued", Run.id < run.id).order_by(Run.id).limit(1)
+        )
+    return holder
 
 
 def runs_with_status(session: Session, statuses: Iterable[str]) -> list[Run]:
@@ -95,6 +125,13 @@ def set_run_status(
         update(Run).where(Run.id == run_id, Run.status.not_in(list(FINAL))).values(**values)
     )
     return bool(moved.rowcount)  # type: ignore[attr-defined]
+
+
+def note_error(session: Session, run_id: str, error: str) -> None:
+    """Why the run fails, when no step says it (a rejection); the first reason is kept."""
+    run = session.get(Run, run_id)
+    if run is not None:
+        run.error = run.error or error
 
 
 def mark_engine_error(session: Session, run_id: str, error: str) -> None:
@@ -149,8 +186,21 @@ def jobs_of(session: Session, run_id: str) -> list[Job]:
 
 
 def steps_of(session: Session, run_id: str) -> list[Step]:
-    return list(
-        session.scalars(select(Step).where(Step.run_id == run_id).order_by(Step.job_id, Step.index))
+    """The run's steps in the order they ran: job by job as the jobs started, each job's
+    by index, and `finally` (which has no job row) last."""
+    steps = list(session.scalars(select(Step).where(Step.run_id == run_id)))
+    jobs = {job.job_id: job.started_at for job in jobs_of(session, run_id)}
+    later = datetime.max.replace(tzinfo=UTC)
+
+    def began(job_id: str) -> datetime:
+        # A job row without a start (its `if` failed) goes by its steps'.
+        times = [s.started_at for s in steps if s.job_id == job_id and s.started_at]
+        return jobs[job_id] or min(times, default=later)
+
+    starts = {job_id: began(job_id) for job_id in jobs}
+    return sorted(
+        steps,
+        key=lambda s: (s.job_id not in jobs, starts.get(s.job_id, later), s.job_id, s.index),
     )
 
 

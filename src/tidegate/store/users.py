@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tidegate.store.ids import new_id
@@ -29,18 +29,31 @@ def list_users(session: Session, include_disabled: bool = True) -> list[User]:
     return list(session.scalars(query))
 
 
-def set_password(session: Session, name: str, password_hash: str) -> User | None:
+def set_password(
+    session: Session, name: str, password_hash: str, *, end_sessions: bool = True
+) -> User | None:
+    """A new password; by default it also ends the user's sessions, which the old one
+    (perhaps leaked) may have opened."""
     user = find_user(session, name)
     if user is not None:
         user.password_hash = password_hash
+        if end_sessions:
+            _live_sessions(session, name, ended_at=utcnow())
     return user
 
 
 def set_role(session: Session, name: str, role: str) -> User | None:
+    """A new role, at once in the user's live sessions too (each stores its role)."""
     user = find_user(session, name)
     if user is not None:
         user.role = role
+        _live_sessions(session, name, role=role)
     return user
+
+
+def _live_sessions(session: Session, name: str, **values: object) -> None:
+    live = (WebSession.user == name) & WebSession.ended_at.is_(None)
+    session.execute(update(WebSession).where(live).values(**values))
 
 
 def disable_user(session: Session, name: str) -> User | None:
@@ -50,9 +63,5 @@ def disable_user(session: Session, name: str) -> User | None:
         return None
     if user.disabled_at is None:
         user.disabled_at = utcnow()
-    now = utcnow()
-    for row in session.scalars(
-        select(WebSession).where(WebSession.user == name, WebSession.ended_at.is_(None))
-    ):
-        row.ended_at = now
+    _live_sessions(session, name, ended_at=utcnow())
     return user

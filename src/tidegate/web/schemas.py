@@ -138,6 +138,18 @@ class DeliveryOut(Out):
     at: datetime
 
 
+class AuditOut(Out):
+    """One entry of the audit trail: who did what to which run, approval, hook, token or
+    user (`target`: its id; a user's name)."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: str
+
+
 class PromotionOut(Out):
     source: str
     destination: str
@@ -145,6 +157,17 @@ class PromotionOut(Out):
     outcome: str
     approved_by: list[str]
     at: datetime
+
+
+class WaitingOut(Out):
+    """What a queued or waiting run waits for (see store/waiting.py)."""
+
+    reason: str  # concurrency | approval | start
+    message: str
+    needs_decision: bool  # only a person's decision moves it on
+    run_id: str | None = None  # the run holding the concurrency key
+    approval_id: str | None = None
+    concurrency_key: str | None = None
 
 
 class RunDetail(RunOut):
@@ -155,6 +178,8 @@ class RunDetail(RunOut):
     approvals: list[ApprovalOut]
     deliveries: list[DeliveryOut]
     promotions: list[PromotionOut] = []
+    audit: list[AuditOut] = []  # what people did to the run and its approvals, oldest first
+    waiting_for: WaitingOut | None = None  # queued or waiting runs: what holds them
 
 
 class IntakeOut(BaseModel):

@@ -8,13 +8,16 @@ from sqlalchemy.orm import Session
 
 from tidegate.pushback.callback import redact_url
 from tidegate.store import approvals as store_approvals
+from tidegate.store import audit as store_audit
 from tidegate.store import deliveries as store_deliveries
 from tidegate.store import promotions as store_promotions
 from tidegate.store import runs as store_runs
 from tidegate.store.events import to_image_event
 from tidegate.store.models import Approval, ApprovalDecision, Event, Run
+from tidegate.store.waiting import waiting_for
 from tidegate.web.schemas import (
     ApprovalOut,
+    AuditOut,
     DecisionOut,
     DeliveryOut,
     EventOut,
@@ -23,6 +26,7 @@ from tidegate.web.schemas import (
     RunDetail,
     RunOut,
     StepOut,
+    WaitingOut,
 )
 
 
@@ -84,6 +88,7 @@ def run_detail(
     rows = store_approvals.list_for_run(session, row.id)
     decided = store_approvals.decisions_for(session, [a.id for a in rows])
     approvals = [approval_out(a, decided[a.id]) for a in rows]
+    waiting = waiting_for(session, row)
     return RunDetail.model_validate(
         {
             **run_out(row, base_url).model_dump(),
@@ -92,6 +97,10 @@ def run_detail(
             "jobs": [JobOut.model_validate(j) for j in store_runs.jobs_of(session, row.id)],
             "steps": [StepOut.model_validate(s) for s in store_runs.steps_of(session, row.id)],
             "approvals": approvals,
+            "audit": [
+                AuditOut.model_validate(entry)
+                for entry in store_audit.entries_for(session, [row.id, *(a.id for a in rows)])
+            ],
             "promotions": [
                 PromotionOut.model_validate(p)
                 for p in store_promotions.promotions_of(session, row.id)
@@ -100,5 +109,6 @@ def run_detail(
                 DeliveryOut.model_validate(d)
                 for d in store_deliveries.deliveries_of(session, row.id)
             ],
+            "waiting_for": WaitingOut.model_validate(waiting) if waiting else None,
         }
     )

@@ -319,10 +319,18 @@ class WorkflowDirectory:
     Files are `*.yaml` and `*.yml` directly in the directory, in name order; dotfiles
     (editor lock and swap files) are skipped. A later file whose `name` is taken is a
     problem and is left out. Safe to call from several threads.
+
+    `on_change(before, after)` hears the problems before and after each re-read, so
+    that a file that stops loading is reported once, not on every load.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        on_change: Callable[[list[Problem], list[Problem]], None] | None = None,
+    ) -> None:
         self.path = Path(path)
+        self._on_change = on_change
         self._lock = threading.Lock()
         self._files: dict[Path, tuple[tuple[int, int], _FileOutcome]] = {}
         self._result: LoadResult | None = None
@@ -348,12 +356,15 @@ class WorkflowDirectory:
                 return LoadResult({}, [Problem(str(self.path), 1, 1, message)])
             cached = {path: entry[0] for path, entry in self._files.items()}
             if self._result is None or cached != signatures:
+                before = self._result.problems if self._result else []
                 old = self._files
                 self._files = {
                     path: (sig, old[path][1] if cached.get(path) == sig else _load_file(path))
                     for path, sig in signatures.items()
                 }
                 self._result = _combine([outcome for _, outcome in self._files.values()])
+                if self._on_change is not None:
+                    self._on_change(list(before), list(self._result.problems))
             return LoadResult(dict(self._result.workflows), list(self._result.problems))
 
 

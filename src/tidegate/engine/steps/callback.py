@@ -1,7 +1,9 @@
 """`callback:` report the run's result to the registry (Docker Hub's `callback_url`).
 
-A failure to deliver is logged and recorded, never turned into a failed step: the
-callback reports the run's result, it must not change it.
+The callback reports the run's result; it must not change it. So a callback that was
+not delivered (refused by the allow-list, or every attempt failed) ends its step
+`undelivered`: not `succeeded`, since the registry never heard, and not `failed`, which
+in `finally` would turn a succeeded run into a failed one after it was reported.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from tidegate.engine.steps.base import StepContext
+from tidegate.errors import StepFailed
 from tidegate.pushback.callback import callback_payload, deliver_callback, redact_url
 from tidegate.store.deliveries import already_delivered, record_delivery
 
@@ -69,7 +72,9 @@ class CallbackStep:
                 )
 
         await asyncio.to_thread(record)
-        if result.delivered:
-            await ctx.info(f"callback {payload['state']} delivered to {target}")
-        else:
-            await ctx.info(f"callback to {target} not delivered: {result.error}")
+        if not result.delivered:
+            tries = f" after {result.attempts} attempts" if result.attempts > 1 else ""
+            raise StepFailed(
+                f"callback to {target} not delivered{tries}: {result.error}", status="undelivered"
+            )
+        await ctx.info(f"callback {payload['state']} delivered to {target}")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from tidegate import logs
 from tidegate.engine.planner import plan_runs
 from tidegate.engine.service import Started, start_runs
 from tidegate.events.intake import Received, authenticate, receive
@@ -66,6 +67,7 @@ async def intake(
     result: Received = await asyncio.to_thread(
         receive, state.db, source, hook_id, body, dict(request.headers), planner
     )
+    note_delivery(source, result)
     if result.to_start and state.engine_running:
         # After the answer: the sender never waits for workflow starts.
         background.add_task(start_runs, [Started(r, key) for r, key in result.to_start])
@@ -77,6 +79,36 @@ async def intake(
         ignored=result.ignored,
     )
     return JSONResponse(out.model_dump(), status_code=202)
+
+
+def note_delivery(source: str, result: Received) -> None:
+    """One log line per stored event (never the body, the hook URL or a callback URL)."""
+    for event, runs in result.planned:
+        shown = event.image.removeprefix("docker.io/")
+        by = f" pushed by {event.pusher}" if event.pusher else ""
+        started = ", ".join(f"{run_id} ({workflow})" for run_id, workflow in runs)
+        logs.note(
+            "webhook",
+            f"webhook {source}: {logs.clean(shown + by)} → "
+            + (f"runs {started}" if runs else "no workflow matches"),
+            source=source,
+            event_id=event.id,
+            image=event.image,
+            runs=[run_id for run_id, _ in runs],
+        )
+    if result.duplicates:
+        logs.note(
+            "webhook.duplicate",
+            f"webhook {source}: a redelivery of {', '.join(result.duplicates)}; nothing new",
+            source=source,
+            duplicates=result.duplicates,
+        )
+    if result.ignored and not result.planned:
+        logs.note(
+            "webhook.ignored",
+            f"webhook {source}: nothing to run ({logs.clean('; '.join(result.ignored))})",
+            source=source,
+        )
 
 
 @router.post(

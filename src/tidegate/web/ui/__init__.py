@@ -10,8 +10,31 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from tidegate.web.ui import signin
+from tidegate.web.ui import (
+    admin,
+    admin_users,
+    apidocs,
+    approvals,
+    events,
+    run_actions,
+    run_views,
+    runs,
+    signin,
+    workflows,
+)
 
 STATIC = Path(__file__).with_name("static")
 
-ROUTERS: tuple[APIRouter, ...] = (signin.router,)
+# `runs` before `run_views`: /runs/rows is not a run id.
+ROUTERS: tuple[APIRouter, ...] = (
+    signin.router,
+    runs.router,
+    run_views.router,
+    run_actions.router,
+    approvals.router,
+    events.router,
+    workflows.router,
+    admin.router,
+    admin_users.router,
+    apidocs.router,  # /docs, and /static/swagger/… ahead of the /static mount
+)
