@@ -38,7 +38,7 @@ from starlette.staticfiles import StaticFiles
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.browser import CHROMIUM_FLAGS, chromium
+from tests.browser import CHROMIUM_FLAGS, chromium
 from tests.support import Server, free_port, make_settings, start_server, write_workflow
 
 from tidegate.security.passwords import hash_password

@@ -17,7 +17,8 @@ from playwright.sync_api import Page, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.browser import CHROMIUM_FLAGS, PASSWORD, add_people, chromium  # noqa: E402
+from tests.browser import CHROMIUM_FLAGS, chromium  # noqa: E402
+from tests.e2e.browser import PASSWORD, add_people  # noqa: E402
 from tests.support import make_settings, start_server, write_workflow  # noqa: E402
 
 from tidegate.simulate import dockerhub_payload  # noqa: E402

@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.browser import CHROMIUM_FLAGS, chromium
 from tests.parts import Podman, ensure_containers_config, missing_tools
-from tests.support import Server, make_settings, start_server
+from tests.support import Server, make_settings, require, start_server
 from tidegate.registry.manifest_memory import MANIFESTS
 from tidegate.registry.sightings import SIGHTINGS
 
@@ -29,16 +31,6 @@ def _fresh_blob_sightings() -> None:
 
 
 POSTGRES_URL = os.environ.get("TIDEGATE_TEST_POSTGRES_URL", "")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip locally, fail in CI: a missing part never passes silently there."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
 
 
 def _admin_url() -> str:
@@ -120,3 +112,28 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
         yield handle
     finally:
         handle.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium through Playwright, one per test module.
+
+    Not pytest-playwright's session-wide browser: its event loop would stay registered
+    for the rest of the session, and the async tests after it could not run their own.
+    """
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context (no cookies) and a page in it, per test."""
+    context = browser.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx2
+import pytest
 import uvicorn
 
 from tidegate.app import create_app
@@ -22,6 +24,18 @@ from tidegate.store.db import Database
 from tidegate.store.migrate import upgrade
 
 T = TypeVar("T")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally, fail in CI: a missing part never passes silently there."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
 FINAL = ("succeeded", "failed", "cancelled", "timed_out")
 
 

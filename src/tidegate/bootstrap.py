@@ -1,4 +1,5 @@
-"""A newcomer's first start: one webhook per source and an admin token, written down once.
+"""A newcomer's first start: one webhook per source, an admin token, and a user `admin` to
+sign in to the web UI with, written down once.
 
 Like Jenkins' initialAdminPassword, the secrets go to a file only the owner can read,
 in the data directory; `tidegate` commands on the same machine find them there. Each
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tidegate.config import Settings
+from tidegate.security.passwords import hash_password
 from tidegate.security.tokens import new_token
-from tidegate.store import credentials
+from tidegate.store import credentials, users
 from tidegate.store.db import Database
 
 CREDENTIALS_FILE = "credentials.json"
@@ -27,6 +30,7 @@ FIRST_SOURCES = ("dockerhub", "registry")
 class FirstRun:
     admin_token: str = ""
     hooks: dict[str, str] = field(default_factory=dict)
+    admin_password: str = ""  # of the user `admin`, for the web UI
 
 
 def credentials_path(settings: Settings) -> Path:
@@ -41,15 +45,20 @@ def bootstrap(settings: Settings, db: Database) -> FirstRun | None:
             session, include_revoked=True
         ):
             return None
-        first = FirstRun(admin_token=new_token("tga_"))
+        first = FirstRun(admin_token=new_token("tga_"), admin_password=secrets.token_urlsafe(15))
         credentials.create_api_token(session, "admin", "admin", first.admin_token)
+        if users.find_user(session, "admin") is None:
+            users.create_user(session, "admin", "admin", hash_password(first.admin_password))
+        else:
+            first.admin_password = ""  # made by hand before the first start: theirs
         for source in FIRST_SOURCES:
             token = new_token("tgh_")
             credentials.create_hook(session, source, f"{source} (first start)", token)
             first.hooks[source] = f"{settings.base_url}/hooks/{source}/{token}"
-    _write_private(
-        credentials_path(settings), {"admin_token": first.admin_token, "hooks": first.hooks}
-    )
+    written: dict[str, object] = {"admin_token": first.admin_token, "hooks": first.hooks}
+    if first.admin_password:
+        written["admin_password"] = first.admin_password
+    _write_private(credentials_path(settings), written)
     return first
 
 
@@ -67,7 +76,11 @@ def read_credentials(settings: Settings) -> FirstRun | None:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return FirstRun(admin_token=data.get("admin_token", ""), hooks=data.get("hooks", {}))
+    return FirstRun(
+        admin_token=data.get("admin_token", ""),
+        hooks=data.get("hooks", {}),
+        admin_password=data.get("admin_password", ""),
+    )
 
 
 @dataclass(frozen=True)

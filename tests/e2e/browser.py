@@ -1,21 +1,17 @@
-"""Browser tests' parts: Debian's Chromium for Playwright, and a real `tidegate serve`
-with people to sign in as.
+"""Browser tests' parts: a real `tidegate serve` with people to sign in as.
 
-Playwright's own browser download cannot work here; `.ci/run` installs Debian's
-`chromium` and the tests launch it by path. Chromium runs headless with the flags that
-keep it off the network (background updates, sync, component downloads).
+The browser itself (Debian's Chromium) comes from the `browser` and `page` fixtures in
+tests/conftest.py.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.conftest import require
 from tests.support import ServeProcess, serve_env
 from tidegate.config import Settings
 from tidegate.security.passwords import hash_password
@@ -23,23 +19,8 @@ from tidegate.store import users
 from tidegate.store.db import Database
 from tidegate.store.migrate import upgrade
 
-CHROMIUM_FLAGS = [
-    "--no-sandbox",  # root in CI
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 PASSWORD = "correct horse battery staple"
 PEOPLE = {"alice": "approver", "vera": "viewer", "ada": "admin"}
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or "/usr/bin/chromium"
-    require(Path(found).exists(), "Debian's chromium is not installed (apt-get install chromium)")
-    return found
 
 
 @dataclass
@@ -90,7 +71,3 @@ def sign_in(page: Page, server: UiServer, name: str, path: str = "/") -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-
-
-def launch_args(base: dict[str, object]) -> dict[str, object]:
-    return {**base, "executable_path": chromium(), "args": CHROMIUM_FLAGS}

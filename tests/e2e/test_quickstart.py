@@ -97,6 +97,19 @@ def test_quickstart_serves_and_simulate_makes_a_succeeding_run(tmp_path: Path) -
             [*tidegate, "runs"], cwd=checkout, env=env, capture_output=True, text=True, timeout=60
         )
         assert hello[0]["id"] in table.stdout and "succeeded" in table.stdout
+        # The banner says how to sign in; the first start's password opens the web UI.
+        assert f"Sign in at http://127.0.0.1:{port}/ as admin" in banner
+        saved = json.loads((checkout / ".tidegate" / "credentials.json").read_text())
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as browser:
+            form = browser.get("/runs", follow_redirects=True)
+            assert form.status_code == 200 and "Sign in" in form.text  # via /login
+            token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            signed = browser.post(
+                "/login",
+                data={"name": "admin", "password": saved["admin_password"], "csrf_token": token},
+            )
+            assert signed.status_code == 303
+            assert hello[0]["id"] in browser.get("/runs").text
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

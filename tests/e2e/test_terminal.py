@@ -148,6 +148,12 @@ def test_rejected_run_names_who_and_why_steps_in_run_order_and_the_log_says_it(
     assert serve.admin_token not in log
     assert not any(url.rsplit("/", 1)[1] in log for url in serve.hooks.values())
 
+    # A refused delivery gets its line too, and a newline in it forges no other line.
+    bad = b'{"push_data": {"tag": "x\\nforged line"}, "repository": {"repo_name": "acme/web"}}'
+    assert httpx2.post(serve.hooks["dockerhub"], content=bad, timeout=30).status_code == 400
+    eventually(lambda: "webhook dockerhub: refused: push_data.tag" in served(serve))
+    assert not any(line.startswith("forged") for line in served(serve).splitlines())
+
     # One time format everywhere: UTC, to the second, with Z.
     for args in (("logs", hello), ("logs", hello, "--follow")):
         code, out, _ = cli(serve.env, *args)

@@ -26,8 +26,8 @@ from typing import Any
 import bcrypt
 import pytest
 
-from tests.conftest import require
 from tests.parts import ImageBuilder, Podman, Registry, missing_tools, push
+from tests.support import require
 from tidegate.executors.base import LogLine, Outcome
 from tidegate.executors.docker import ContainerEngineError, ContainerRun, DockerExecutor
 

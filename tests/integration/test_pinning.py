@@ -6,9 +6,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import require
 from tests.parts import ImageBuilder, Registry, missing_tools, push
-from tests.support import Server, write_workflow
+from tests.support import Server, require, write_workflow
 from tidegate.simulate import dockerhub_payload
 
 REGISTRY_PORT = 5901

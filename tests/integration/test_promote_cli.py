@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import require
 from tests.integration.test_promote_signatures import sign
 from tests.parts import (
     ImageBuilder,
@@ -20,6 +19,7 @@ from tests.parts import (
     push,
     registry_catalog_tags,
 )
+from tests.support import require
 from tidegate.cli import app
 
 runner = CliRunner()

@@ -11,7 +11,6 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import require
 from tests.parts import (
     OCI_INDEX_TYPE,
     OCI_MANIFEST_TYPE,
@@ -22,7 +21,7 @@ from tests.parts import (
     push,
     registry_requests,
 )
-from tests.support import Server, write_workflow
+from tests.support import Server, require, write_workflow
 
 SOURCE_PORT, DESTINATION_PORT = 5941, 5942
 SIGNATURE = "application/vnd.dev.cosign.artifact.sig.v1+json"

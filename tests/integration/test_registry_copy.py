@@ -16,7 +16,6 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from tests.conftest import require
 from tests.parts import (
     BUSYBOX,
     FlakyProxy,
@@ -28,7 +27,7 @@ from tests.parts import (
     push_index,
     registry_requests,
 )
-from tests.support import eventually
+from tests.support import eventually, require
 from tidegate.registry import CredentialStore, ImageRef, RegistryClient
 from tidegate.registry import client as client_module
 from tidegate.registry.copying import CopyResult

@@ -13,8 +13,8 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from tests.conftest import require
 from tests.parts import BUSYBOX, ImageBuilder, Registry, push
+from tests.support import require
 from tidegate.registry import (
     Credentials,
     CredentialStore,

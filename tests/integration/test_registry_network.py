@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.conftest import require
 from tests.parts import Registry, TokenIssuer, self_signed
+from tests.support import require
 from tidegate.registry import CredentialStore, ImageRef, RegistryClient, RegistryUnreachable
 from tidegate.registry.network import AsyncioTransport
 

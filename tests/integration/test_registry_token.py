@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require
 from tests.parts import (
     BUSYBOX,
     ImageBuilder,
@@ -21,7 +20,7 @@ from tests.parts import (
     push,
     registry_requests,
 )
-from tests.support import eventually
+from tests.support import eventually, require
 from tidegate.registry import CredentialStore, ImageRef, RegistryAuthError, RegistryClient
 from tidegate.registry.manifests import references
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require
+from tests.support import require
 from tidegate.executors import (
     EXECUTORS,
     CommandSpec,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from tidegate import logs
-from tidegate.bootstrap import bootstrap, credentials_path, record_server
+from tidegate.bootstrap import FirstRun, bootstrap, credentials_path, record_server
 from tidegate.cli.base import app, db_app, err, fail, local_db, out, settings
 from tidegate.config import Settings, load_settings
 from tidegate.security.datadir import secure_data_dir
@@ -77,17 +77,21 @@ def serve(
     first = bootstrap(cfg, db)
     db.dispose()
     record_server(cfg)  # where `tidegate runs` and the others find this server
-    _banner(cfg, first.hooks if first else None)
+    _banner(cfg, first)
     # log_config=None: uvicorn's records go through the handler `configure` set.
     uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="warning", log_config=None)
 
 
-def _banner(cfg: Settings, hooks: dict[str, str] | None) -> None:
+def _banner(cfg: Settings, first: FirstRun | None) -> None:
     lines = [f"Tidegate on {cfg.base_url} — workflows from {cfg.workflows.resolve()}"]
-    if hooks is not None:
+    if first is not None:
         lines.append("First start: created an admin API token and one webhook per source.")
-        lines += [f"  POST {source} webhooks to: {shortened(url)}" for source, url in hooks.items()]
-        lines.append(f"  Whole URLs and the token (owner-only): {credentials_path(cfg)}")
+        lines += [
+            f"  POST {source} webhooks to: {shortened(url)}" for source, url in first.hooks.items()
+        ]
+        if first.admin_password:
+            lines.append(f"  Sign in at {cfg.base_url}/ as admin, password in the file below")
+        lines.append(f"  Whole URLs, token and password (owner-only): {credentials_path(cfg)}")
     else:
         lines.append("Webhook URLs: `tidegate hook create SOURCE` prints a new one.")
     for line in lines:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from tidegate import logs
 from tidegate.engine.planner import plan_runs
 from tidegate.engine.service import Started, start_runs
+from tidegate.errors import PayloadError
 from tidegate.events.intake import Received, authenticate, receive
 from tidegate.events.model import ImageEvent
 from tidegate.store.models import Run
@@ -55,6 +56,7 @@ async def intake(
     try:
         body = await read_body(request, limit)
     except BodyTooLarge:
+        logs.note("webhook.refused", f"webhook {source}: refused, larger than {limit} bytes")
         return JSONResponse(
             error_body("payload_too_large", f"the body is larger than {limit} bytes"),
             status_code=413,
@@ -64,9 +66,13 @@ async def intake(
     def planner(session: Session, event: ImageEvent) -> list[Run]:
         return plan_runs(session, event, loaded.workflows)
 
-    result: Received = await asyncio.to_thread(
-        receive, state.db, source, hook_id, body, dict(request.headers), planner
-    )
+    try:
+        result: Received = await asyncio.to_thread(
+            receive, state.db, source, hook_id, body, dict(request.headers), planner
+        )
+    except PayloadError as exc:  # answered 400 by the error handler; said here for people
+        logs.note("webhook.refused", f"webhook {source}: refused: {logs.clean(exc.message)}")
+        raise
     note_delivery(source, result)
     if result.to_start and state.engine_running:
         # After the answer: the sender never waits for workflow starts.
