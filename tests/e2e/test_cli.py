@@ -54,6 +54,9 @@ def test_simulate_runs_logs_approve(serve: ServeProcess) -> None:
     assert code == 0 and "checking docker.io/acme/web:v1.2.3" in out
     code, out, _ = cli(serve, "run", "show", run_id, "--json")
     assert json.loads(out)["approvals"][0]["status"] == "pending"
+    code, out, _ = cli(serve, "run", "show", run_id)  # the links point at the run page
+    assert f"page  {serve.url}/runs/{run_id}" in out
+    assert f"decide at {serve.url}/runs/{run_id}#approval" in out
 
     code, out, err = cli(serve, "approve", run_id, "--comment", "ship it")
     assert code == 0, err

@@ -45,7 +45,7 @@ finally:
     eventually(lambda: len(hub.log) == 1)
     approval_note = json.loads(hub.log[0][0].get_data())
     assert "approval" in approval_note["title"].lower()
-    assert gated in approval_note["message"]
+    assert f"{server.settings.base_url}/runs/{gated}#approval" in approval_note["message"]
     (approval,) = server.run(gated)["approvals"]
     with server.client() as c:
         c.post(f"/api/v1/approvals/{approval['id']}/reject", json={"comment": "no"})

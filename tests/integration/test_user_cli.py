@@ -77,7 +77,7 @@ def test_create_list_and_usage_errors(server: Server) -> None:
 
     code, out, _ = cli(server, "user", "list", "--json")
     listed = {u["name"]: u for u in json.loads(out)}
-    assert listed.keys() == {"alice", "bob"}
+    assert listed.keys() == {"admin", "alice", "bob"}  # admin: the first start's
     assert (listed["alice"]["role"], listed["alice"]["origin"]) == ("approver", "local")
     assert listed["bob"]["role"] == "viewer" and listed["bob"]["disabled_at"] is None
     created = database_rows(server, AuditEntry, action="user.create")

@@ -86,6 +86,7 @@ def run_show(run_id: str, as_json: JsonFlag = False) -> None:
         return
     out.print(f"[bold]{run['id']}[/bold] {run['workflow_name']} — {run['status']}")
     out.print(f"image {run['image']}", highlight=False)
+    out.print(f"page  {run['url']}", highlight=False, markup=False)
     waiting = run.get("waiting_for")
     if waiting:
         line = waiting_line(run["id"], run["status"], waiting).removeprefix(f"{run['id']} is ")
@@ -95,6 +96,8 @@ def run_show(run_id: str, as_json: JsonFlag = False) -> None:
     table(run["steps"], ["job_id", "index", "name", "status", "attempts", "exit_code"])
     for approval in run["approvals"]:
         out.print(_approval_line(approval), highlight=False, markup=False)
+        if approval["status"] == "pending":
+            out.print(f"  decide at {run['url']}#approval", highlight=False, markup=False)
 
 
 DECIDED = {"approve": "approved", "reject": "rejected"}

@@ -99,7 +99,9 @@ async def notify_opened(run_id: str, job_id: str, approval_id: str) -> None:
     )
     for spec in targets:
         title = f"Tidegate: approval needed for {loaded.event.repository}:{loaded.event.tag}"
-        body = f"{loaded.event.image}\nApprove or reject: {ctx.run_url}\n(approval {approval_id})"
+        # Straight to the approval panel of the run page (after sign-in, back to it).
+        link = f"{ctx.run_url}#approval"
+        body = f"{loaded.event.image}\nApprove or reject: {link}\n(approval {approval_id})"
         await notify(ctx, [ctx.render(url) for url in spec.urls], title, body)
 
 
