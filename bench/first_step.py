@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support import eventually, make_settings, start_server, write_workflow
 
-from tidegate.simulate import dockerhub_payload
+from tidegate.events.sources.dockerhub import dockerhub_payload
 
 STEP = "date +%s.%N > {out}"
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support import free_port, make_settings, start_server
 
-from tidegate.simulate import dockerhub_payload
+from tidegate.events.sources.dockerhub import dockerhub_payload
 
 
 def bare_app() -> FastAPI:

@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.browser import CHROMIUM_FLAGS, chromium
 from tests.support import Server, free_port, make_settings, start_server, write_workflow
 
+from tidegate.events.sources.dockerhub import dockerhub_payload
 from tidegate.security.passwords import hash_password
-from tidegate.simulate import dockerhub_payload
 from tidegate.store import users
 from tidegate.store.db import Database
 from tidegate.store.ids import new_id

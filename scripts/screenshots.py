@@ -21,7 +21,7 @@ from tests.browser import CHROMIUM_FLAGS, chromium  # noqa: E402
 from tests.e2e.browser import PASSWORD, add_people  # noqa: E402
 from tests.support import make_settings, start_server, write_workflow  # noqa: E402
 
-from tidegate.simulate import dockerhub_payload  # noqa: E402
+from tidegate.events.sources.dockerhub import dockerhub_payload  # noqa: E402
 
 OUT = ROOT / "docs" / "img"
 WORKFLOW = """

@@ -1,7 +1,11 @@
 """Shared fixtures: databases (SQLite and PostgreSQL) and a real server on loopback.
 
 The PostgreSQL variants use TIDEGATE_TEST_POSTGRES_URL (a server with trust auth and a
-database to connect to). Locally they skip without it; in CI (CI=true) they fail.
+database to connect to) when it is set; otherwise the tests start a server of their own
+from Debian's binaries (tests/postgres.py), once per test process.
+
+Tests may run in several processes at once (pytest-xdist): every part they start listens
+on a port the OS hands out and keeps its files under the test's temporary directory.
 """
 
 from __future__ import annotations
@@ -17,10 +21,27 @@ import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.browser import CHROMIUM_FLAGS, chromium
-from tests.parts import Podman, ensure_containers_config, missing_tools
-from tests.support import Server, make_settings, require, start_server
+from tests.parts import Podman
+from tests.postgres import TempPostgres
+from tests.support import QUICK_SKIP, Server, make_settings, require, start_server
 from tidegate.registry.manifest_memory import MANIFESTS
 from tidegate.registry.sightings import SIGHTINGS
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """A quick run says, last, how many tests it skipped for want of a real part."""
+    skipped = [
+        r
+        for r in terminalreporter.stats.get("skipped", [])
+        if isinstance(r.longrepr, tuple) and QUICK_SKIP in str(r.longrepr[2])
+    ]
+    if skipped:
+        terminalreporter.write_sep(
+            "!",
+            f"quick run: {len(skipped)} tests skipped for want of real parts "
+            "(`scripts/test` without --quick runs them)",
+            yellow=True,
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -31,41 +52,50 @@ def _fresh_blob_sightings() -> None:
 
 
 POSTGRES_URL = os.environ.get("TIDEGATE_TEST_POSTGRES_URL", "")
-
-
-def _admin_url() -> str:
-    return POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-
-
 DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server to make databases on: TIDEGATE_TEST_POSTGRES_URL's, or one
+    started for this test process (and stopped at its end)."""
+    if POSTGRES_URL:
+        yield POSTGRES_URL
+        return
+    server = TempPostgres()
+    try:
+        yield server.start().url
+    finally:
+        server.stop()
 
 
 @pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh, empty database per test: a SQLite file, or a new PostgreSQL database."""
-    yield from _fresh_database(request.param)
+    yield from _fresh_database(request)
 
 
 @pytest.fixture(scope="module", params=DATABASES)
 def module_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """As `database_url`, shared by a module's tests (for servers that are costly to start)."""
-    yield from _fresh_database(request.param)
+    yield from _fresh_database(request)
 
 
-def _fresh_database(kind: str) -> Iterator[str]:
-    if kind == "sqlite":
+def _fresh_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    if request.param == "sqlite":
         yield ""  # the settings default: SQLite files in the data dir
         return
-    require(bool(POSTGRES_URL), "TIDEGATE_TEST_POSTGRES_URL is not set")
+    server: str = request.getfixturevalue("postgres_url")
     name = f"tg_{secrets.token_hex(6)}"
-    admin = sa.create_engine(_admin_url(), isolation_level="AUTOCOMMIT")
+    admin_url = server.replace("postgresql://", "postgresql+psycopg://", 1)
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:
         admin.dispose()
-        require(False, f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}")
-    base = POSTGRES_URL.rsplit("/", 1)[0]
+        require(False, f"PostgreSQL at {server} is not reachable: {exc}")
+    base = server.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
     finally:
@@ -102,11 +132,8 @@ def server(server_factory: Callable[..., Server]) -> Server:
 
 @pytest.fixture(scope="session")
 def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
-    """Podman's Docker-compatible API on a unix socket, for the whole session."""
-    missing = missing_tools()
-    require(not missing, f"missing container tools: {', '.join(missing)}")
-    problems = ensure_containers_config()
-    require(not problems, "; ".join(problems) + " (run scripts/containers-config as root)")
+    """Podman's Docker-compatible API on a unix socket of this test process's own (each
+    xdist worker has one; they share the machine's image and container storage)."""
     handle = Podman(tmp_path_factory.mktemp("podman") / "podman.sock").start()
     try:
         yield handle

@@ -2,9 +2,12 @@
 Debian's `docker-registry`, and images built without a daemon (umoci + busybox-static)
 and pushed with skopeo.
 
-Test registries listen on fixed ports (TEST_REGISTRY_PORTS) because Podman must be told,
-in /etc/containers/registries.conf.d, which registries speak plain HTTP; `.ci/run`
-writes that file and `ensure_containers_config` checks it.
+Every part listens on a port the OS hands out, so test processes can run side by side
+(pytest-xdist). Podman pulls from the registries over plain HTTP because
+/etc/containers/registries.conf.d marks 127.0.0.1 insecure on any port (a wildcard
+entry, written by `scripts/containers-config`; `ensure_containers_config` checks it).
+A part whose tools are missing fails its test, saying what to install (see
+tests/machine.py), unless the run is a quick one (`scripts/test --quick`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -29,6 +33,11 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from tests import machine
+from tests.support import free_port, require
+from tidegate.config import Settings
+from tidegate.executors.docker import installation_scope
 
 try:  # optional: only the token-auth registry needs it (TokenIssuer.available())
     from cryptography import x509
@@ -74,16 +83,16 @@ def self_signed(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-TEST_REGISTRY_PORTS = (5901, 5902, 5903, 5904)
-REGISTRIES_CONF = Path("/etc/containers/registries.conf.d/tidegate-test.conf")
 BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "echo", "true", "false", "sleep", "cat", "env", "httpd", "nc", "wget", "ls", "id")
 
 
-def missing_tools() -> list[str]:
-    return [t for t in ("podman", "skopeo", "umoci", "docker-registry") if not shutil.which(t)] + (
-        [] if BUSYBOX.exists() else ["busybox-static"]
-    )
+def require_tools(*tools: str) -> None:
+    """Fail the test (skip it in a quick run) when a tool it needs is missing: commands,
+    or /bin/busybox; all of the container tests' tools when none are named."""
+    wanted = {t: machine.CONTAINER_TOOLS[t] for t in tools} if tools else machine.CONTAINER_TOOLS
+    missing = machine.missing_packages(wanted)
+    require(not missing, f"missing container tools ({machine.how_to_get(missing)})")
 
 
 def _port_open(port: int) -> bool:
@@ -92,13 +101,33 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _wait(check: object, timeout: float, what: str) -> None:
+def _wait(check: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
+        if check():
             return
         time.sleep(0.05)
     raise AssertionError(f"{what} did not come up in {timeout}s")
+
+
+def _is_registry(port: int, tls: bool) -> bool:
+    """Whether a Distribution registry answers on `port` (its /v2/ carries its API
+    version header, whether or not it wants credentials)."""
+    connection: http.client.HTTPConnection
+    if tls:
+        insecure = ssl.create_default_context()
+        insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE
+        connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=2, context=insecure)
+    else:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("GET", "/v2/")
+        answer = connection.getresponse()
+        return answer.getheader("Docker-Distribution-Api-Version") is not None
+    except OSError:
+        return False
+    finally:
+        connection.close()
 
 
 @dataclass
@@ -113,6 +142,9 @@ class Podman:
         return f"unix://{self.socket_path}"
 
     def start(self) -> Podman:
+        require_tools("podman", "runc", "conmon")
+        problems = ensure_containers_config()
+        require(not problems, "; ".join(problems) + f" ({machine.how_to_get([])})")
         log = open(self.socket_path.with_suffix(".log"), "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             ["podman", "system", "service", "--time=0", self.url],
@@ -132,23 +164,30 @@ class Podman:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
 
-    def containers(self, label: str) -> list[str]:
-        """Ids of containers (any state) carrying `label` (key or key=value)."""
+    def containers(self, *labels: str) -> list[str]:
+        """Ids of containers (any state) carrying every one of `labels` (key or
+        key=value). Podman's storage is the machine's: other test processes' containers
+        are there too, so tests name labels of their own (a run, a scope)."""
+        filters = [arg for label in labels for arg in ("--filter", f"label={label}")]
         out = subprocess.run(
-            ["podman", "ps", "-a", "-q", "--filter", f"label={label}"],
-            capture_output=True,
-            text=True,
-            check=True,
+            ["podman", "ps", "-a", "-q", *filters], capture_output=True, text=True, check=True
         ).stdout
         return out.split()
 
 
+def scope_label(settings: Settings) -> str:
+    """The label on the containers of the server with `settings` (and on no one else's:
+    its scope is named after its database), for `Podman.containers`."""
+    return f"tidegate.scope={installation_scope(settings)}"
+
+
 @dataclass
 class Registry:
-    """Debian's `docker-registry` (Distribution 2.8) on a fixed loopback port."""
+    """Debian's `docker-registry` (Distribution 2.8) on loopback: on a port the OS hands
+    out (port 0), or on `port` (to start it again where it was)."""
 
-    port: int
     root: Path
+    port: int = 0
     notify_url: str = ""
     htpasswd: Path | None = None
     tls: tuple[Path, Path] | None = None  # certificate and key: serve https
@@ -187,12 +226,27 @@ class Registry:
         return "\n".join(lines) + "\n"
 
     def start(self) -> Registry:
-        assert not _port_open(self.port), f"port {self.port} is taken"
+        """Serve; with port 0, on a free port (another, should one be taken meanwhile)."""
+        require_tools("docker-registry")
         self.root.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.root / "registry.log"
+        fixed = self.port != 0
+        for _ in range(1 if fixed else 5):
+            if not fixed:
+                self.port = free_port()
+            if self._serve():
+                return self
+            if fixed:
+                break
+        raise AssertionError(f"docker-registry did not serve on {self.host}: {self._log()}")
+
+    def _serve(self) -> bool:
+        """Start the process; True once it answers, False if the port is taken."""
+        if _port_open(self.port):
+            return False
         config = self.root / "config.yml"
         config.write_text(self.config())
-        self.log_path = self.root / "registry.log"
-        log = open(self.log_path, "wb")  # noqa: SIM115
+        log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             ["docker-registry", "serve", str(config)],
             stdout=log,
@@ -200,8 +254,16 @@ class Registry:
             start_new_session=True,
         )
         log.close()
-        _wait(lambda: _port_open(self.port), 30, f"docker-registry on {self.host}")
-        return self
+        proc = self.proc
+        _wait(
+            lambda: proc.poll() is not None or _is_registry(self.port, self.tls is not None),
+            30,
+            f"docker-registry on {self.host}",
+        )
+        return proc.poll() is None
+
+    def _log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-2000:]
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -229,6 +291,7 @@ class ImageBuilder:
         env: dict[str, str] | None = None,
     ) -> str:
         """Build and return an `oci:LAYOUT:TAG` reference for skopeo."""
+        require_tools("umoci", "/bin/busybox")
         layout = self.workdir / "layouts" / name
         tag = "latest"
         if layout.exists():
@@ -268,6 +331,7 @@ class ImageBuilder:
 
 def push(source: str, destination: str, *, creds: str | None = None) -> str:
     """skopeo copy to `host:port/repo:tag` over plain HTTP; returns the pushed digest."""
+    require_tools("skopeo")
     digest_file = Path(source.split(":")[1]).parent / f"digest-{time.monotonic_ns()}"
     command = [
         "skopeo",
@@ -283,25 +347,9 @@ def push(source: str, destination: str, *, creds: str | None = None) -> str:
     return digest_file.read_text().strip()
 
 
-def registries_conf() -> str:
-    """The registries.conf.d entry that lets Podman pull from the test registries."""
-    return "".join(
-        f'[[registry]]\nlocation = "127.0.0.1:{port}"\ninsecure = true\n\n'
-        for port in TEST_REGISTRY_PORTS
-    )
-
-
 def ensure_containers_config() -> list[str]:
     """What is missing from /etc/containers for these tests (empty when ready)."""
-    problems = []
-    if not REGISTRIES_CONF.exists() or REGISTRIES_CONF.read_text() != registries_conf():
-        problems.append(f"{REGISTRIES_CONF} does not mark the test registries insecure")
-    conf = Path("/etc/containers/containers.conf")
-    text = conf.read_text() if conf.exists() else ""
-    for needle in ('runtime = "runc"', 'cgroup_manager = "cgroupfs"', 'events_logger = "file"'):
-        if needle not in text:
-            problems.append(f"{conf} lacks {needle}")
-    return problems
+    return machine.containers_config_problems()
 
 
 def registry_catalog_tags(registry: Registry, repository: str) -> list[str]:
@@ -319,7 +367,7 @@ def stopped(parts: Iterator[object]) -> None:
         part.stop()  # type: ignore[attr-defined]
 
 
-# Registries, token services and proxies for the registry-client tests (ports 5911-5919).
+# Registries, token services and proxies for the registry-client tests.
 
 OCI_INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -562,12 +610,11 @@ class _QuietServer(ThreadingHTTPServer):
 
 @dataclass
 class FlakyProxy:
-    """A reverse proxy on a fixed loopback port in front of `upstream` (host:port). For
-    each key `fault(method, path)` returns, the first such request is answered `status`
-    with `Retry-After`; everything else is forwarded (the Host header too, so the
-    registry's Location URLs point back at the proxy)."""
+    """A reverse proxy on loopback (a port the OS hands out) in front of `upstream`
+    (host:port). For each key `fault(method, path)` returns, the first such request is
+    answered `status` with `Retry-After`; everything else is forwarded (the Host header
+    too, so the registry's Location URLs point back at the proxy)."""
 
-    port: int
     upstream: str
     fault: Callable[[str, str], str | None] = lambda method, path: None
     status: int = 429
@@ -580,11 +627,15 @@ class FlakyProxy:
     _server: ThreadingHTTPServer | None = None
 
     @property
+    def port(self) -> int:
+        assert self._server is not None, "not started"
+        return int(self._server.server_address[1])
+
+    @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> FlakyProxy:
-        assert not _port_open(self.port), f"port {self.port} is taken"
         proxy, seen = self, set()
         lock = threading.Lock()
 
@@ -641,7 +692,7 @@ class FlakyProxy:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = _QuietServer(("127.0.0.1", self.port), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from tidegate import __version__, logs
-from tidegate.config import Settings, host_environment
+from tidegate import __version__
+from tidegate.config import Settings, server_environment
 from tidegate.engine import launch as engine_launch
+from tidegate.engine.control import resume_queued, sweep
+from tidegate.engine.intake_runs import IntakeRuns
 from tidegate.engine.runtime import Runtime, set_runtime
-from tidegate.engine.service import resume_queued, sweep
 from tidegate.engine.wakeups import Wakeups
-from tidegate.executors.docker import DockerExecutor
-from tidegate.executors.ledger import GroupLedger
-from tidegate.executors.local import LocalExecutor
+from tidegate.events.intake import Intake
+from tidegate.executors import build_executors
 from tidegate.registry import CredentialStore
 from tidegate.security.allowlist import AllowList
 from tidegate.security.datadir import secure_data_dir
+from tidegate.status import LIVE
 from tidegate.store.db import Database
 from tidegate.store.migrate import upgrade
 from tidegate.store.runs import runs_with_status
@@ -37,18 +37,9 @@ from tidegate.web.ui.access import SignInRequired, sign_in_redirect
 from tidegate.web.ui.gate import FormGate
 from tidegate.web.ui.headers import SecurityHeaders
 from tidegate.workflows import WorkflowDirectory
+from tidegate.workflows.reloads import note_problems
 
 log = logging.getLogger(__name__)
-
-
-def installation_scope(settings: Settings) -> str:
-    """Names this installation's containers, so a reap never touches another's.
-
-    Processes sharing one database are one installation; the name is derived from
-    the database (without its credentials) so they all agree on it.
-    """
-    database = settings.db_url.split("@", 1)[-1]
-    return hashlib.sha256(database.encode()).hexdigest()[:12]
 
 
 def build_state(settings: Settings) -> AppState:
@@ -58,35 +49,21 @@ def build_state(settings: Settings) -> AppState:
     runtime = Runtime(
         settings=settings,
         db=db,
-        executors={
-            "local": LocalExecutor(
-                kill_grace=settings.kill_grace,
-                ledger=GroupLedger(settings.data_dir / "process-groups"),
-            )
-        },
+        executors=build_executors(settings),
         callback_allow=AllowList(settings.callback_allowed_hosts),
         notify_allow=AllowList(settings.notify_allowed_hosts),
-        host_env=host_environment(),
+        host_env=server_environment(),
         wakeups=Wakeups(settings.wake_interval),
         credentials=CredentialStore(settings.docker_config, settings.logins()),
-        registry_allow=AllowList(settings.registry_allowed_hosts),
-        docker=(
-            DockerExecutor(
-                settings.docker_host,
-                default_network=settings.default_network,
-                kill_grace=settings.kill_grace,
-                scope=installation_scope(settings),
-            )
-            if settings.docker_host
-            else None
-        ),
     )
+    workflows = WorkflowDirectory(settings.workflows, on_change=note_problems)
     return AppState(
         settings=settings,
         db=db,
         runtime=runtime,
-        workflows=WorkflowDirectory(settings.workflows, on_change=logs.workflow_problems),
+        workflows=workflows,
         metrics=metrics_registry(db),
+        intake=Intake(db, IntakeRuns(workflows), max_body_bytes=settings.max_body_bytes),
     )
 
 
@@ -109,36 +86,31 @@ async def watch_workflows(state: AppState) -> None:
         await asyncio.sleep(WORKFLOWS_LOOK_SECONDS)
 
 
-async def reap_containers(state: AppState) -> None:
-    """Remove what a crashed predecessor left: every step container (its step runs again)
-    and the services of runs that have ended."""
-    docker = state.runtime.docker
-    if docker is None:
-        return
+async def reap_leftovers(state: AppState) -> None:
+    """Destroy what a crashed predecessor left, in every executor: every step's process
+    or container (its step runs again) and the services of runs that have ended."""
 
     def in_flight() -> set[str]:
         with state.db.session() as session:
-            live = ("queued", "running", "waiting")
-            return {run.id for run in runs_with_status(session, live)}
+            return {run.id for run in runs_with_status(session, list(LIVE))}
 
     live = await asyncio.to_thread(in_flight)
-    try:
-        removed = await docker.reap(
-            lambda labels: (
-                labels.get("tidegate.kind") == "service" and labels.get("tidegate.run") in live
-            )
-        )
-    except Exception:  # an engine that is down now is not a reason to refuse to start
-        log.warning("could not reach the container engine to remove leftovers", exc_info=True)
-        return
-    if removed:
-        log.info("removed %d leftover containers", len(removed))
+
+    def keep(labels: Mapping[str, str]) -> bool:
+        return labels.get("tidegate.kind") == "service" and labels.get("tidegate.run") in live
+
+    for name, executor in state.runtime.executors.items():
+        try:
+            removed = await executor.reap(keep)
+        except Exception:  # an engine that is down now is not a reason to refuse to start
+            log.warning("could not remove the leftovers of the %s executor", name, exc_info=True)
+            continue
+        if removed:
+            log.info("%s executor: removed %d leftovers", name, len(removed))
 
 
 def create_app(settings: Settings) -> FastAPI:
     state = build_state(settings)
-    local = state.runtime.executors["local"]
-    assert isinstance(local, LocalExecutor)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -148,8 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
         sweeper: asyncio.Task[None] | None = None
         if settings.run_engine:
             # Orphans of a crashed predecessor die before recovery re-runs their steps.
-            local.reap()
-            await reap_containers(state)
+            await reap_leftovers(state)
             await asyncio.to_thread(engine_launch.launch, settings)
             state.engine_running = True
             await resume_queued(state.runtime)
@@ -164,9 +135,8 @@ def create_app(settings: Settings) -> FastAPI:
                 state.engine_running = False
                 await asyncio.to_thread(engine_launch.shutdown)
             for executor in state.runtime.executors.values():
-                await executor.close()
-            if state.runtime.docker is not None:
-                await state.runtime.docker.close(keep_services=True)
+                # Services of runs in flight resume with their runs after a restart.
+                await executor.close(keep_services=True)
             set_runtime(None)
             state.db.dispose()
 

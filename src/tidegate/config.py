@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Container steps: the Docker Engine API (Docker, or Podman's `podman system service`).
     # Empty: DOCKER_HOST, else the usual Docker and Podman sockets that exist.
     docker_host: str = ""
+    # Which executor (executors/__init__.py) runs container steps and services. With the
+    # default, container work needs a docker_host; without one it fails, saying so.
+    container_executor: str = "docker"
     default_network: str = "none"  # for containers whose step names none: none | host
     # Limits for containers whose step sets none (empty: the engine's own defaults).
     default_memory: str = ""  # e.g. "1g"
@@ -208,8 +211,9 @@ def _sqlalchemy_url(url: str) -> str:
     return url
 
 
-def host_environment() -> dict[str, str]:
-    """The server's environment, for the engine to pick what host steps inherit."""
+def server_environment() -> dict[str, str]:
+    """The server's whole environment, for the engine to pick what host steps inherit
+    (engine/context.py `host_environment`)."""
     return dict(os.environ)
 
 

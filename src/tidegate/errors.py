@@ -2,6 +2,8 @@
 
     TidegateError
     ├── PayloadError          a webhook body we cannot turn into events (HTTP 400)
+    ├── PayloadTooLarge       a webhook body over the size limit (HTTP 413)
+    ├── Unverified            a webhook its source cannot verify as its sender's (HTTP 401)
     ├── WorkflowError         a workflow file that does not validate
     ├── ExpressionError       a `${{ }}` or CEL expression that does not compile or evaluate
     ├── NotFound              an id that names nothing (HTTP 404)
@@ -31,6 +33,14 @@ class PayloadError(TidegateError):
     def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
         self.field = field
         super().__init__(message)
+
+
+class PayloadTooLarge(TidegateError):
+    """The webhook body is larger than the server accepts."""
+
+
+class Unverified(TidegateError):
+    """The webhook could not be verified as coming from its sender."""
 
 
 class WorkflowError(TidegateError):

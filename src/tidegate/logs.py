@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
-
-if TYPE_CHECKING:
-    from tidegate.workflows import Problem
 
 ACTIVITY = "tidegate.activity"
 FORMATS = ("text", "json")
@@ -46,29 +42,6 @@ def clean(text: str, limit: int = MAX_TEXT) -> str:
     """
     shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
-
-
-def workflow_problems(before: list[Problem], after: list[Problem]) -> None:
-    """After the workflows directory was read again: a line for each file with new
-    problems (it is left out until fixed) and for each file that loads again."""
-    old = set(before)
-    by_file: dict[str, list[Problem]] = {}
-    for problem in after:
-        by_file.setdefault(problem.file, []).append(problem)
-    for file, problems in by_file.items():
-        if set(problems) <= old:
-            continue  # said when it appeared
-        more = len(problems) - 1
-        rest = f" (and {more} more: `tidegate validate {file}` lists them)" if more else ""
-        note(
-            "workflow.invalid",
-            f"workflow {file} is invalid: {clean(str(problems[0]), 2 * MAX_TEXT)}{rest}",
-            file=file,
-            problems=[str(p) for p in problems],
-        )
-    for file in sorted({p.file for p in before} - by_file.keys()):
-        if Path(file).exists():
-            note("workflow.valid", f"workflow {file} loads again", file=file)
 
 
 class CancelledTasks(logging.Filter):

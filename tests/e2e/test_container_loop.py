@@ -11,11 +11,10 @@ import bcrypt
 import httpx2
 import pytest
 
-from tests.parts import ImageBuilder, Podman, Registry, digest_of, push
+from tests.parts import ImageBuilder, Podman, Registry, digest_of, push, scope_label
 from tests.support import ServeProcess, Server, eventually, free_port, serve_env, write_workflow
-from tidegate.simulate import dockerhub_payload
-
-REGISTRY_PORT = 5901
+from tidegate.config import Settings
+from tidegate.events.sources.dockerhub import dockerhub_payload
 
 
 @pytest.fixture
@@ -23,14 +22,12 @@ def loop(
     server_factory: Callable[..., Server], podman: Podman, tmp_path: Path
 ) -> Iterator[tuple[Server, Registry, ImageBuilder]]:
     server = server_factory(docker_host=podman.url, default_network="none")
-    registry = Registry(
-        port=REGISTRY_PORT, root=tmp_path / "registry", notify_url=server.hooks["registry"]
-    ).start()
+    registry = Registry(tmp_path / "registry", notify_url=server.hooks["registry"]).start()
     try:
         yield server, registry, ImageBuilder(tmp_path / "images")
     finally:
         registry.stop()
-        leftovers = podman.containers("tidegate.managed=1")
+        leftovers = podman.containers(scope_label(server.settings))
         subprocess.run(["podman", "rm", "-f", *leftovers], capture_output=True, check=False)
         assert leftovers == [], f"containers left behind: {leftovers}"
 
@@ -176,13 +173,11 @@ jobs:
 """
     )
     serve = ServeProcess(env=env, cwd=tmp_path, url=env["TIDEGATE_URL"])
-    registry = Registry(port=REGISTRY_PORT, root=tmp_path / "registry").start()
+    registry = Registry(tmp_path / "registry")
     try:
         serve.start()
-        registry.stop()
-        registry = Registry(
-            port=REGISTRY_PORT, root=tmp_path / "registry", notify_url=serve.hooks["registry"]
-        ).start()
+        registry.notify_url = serve.hooks["registry"]
+        registry.start()
         push(ImageBuilder(tmp_path / "images").build("slow"), f"{registry.host}/demo/slow:v1")
         run_id = eventually(lambda: _first_run(serve), timeout=60)
         eventually(lambda: podman.containers(f"tidegate.run={run_id}"), timeout=60)
@@ -191,7 +186,8 @@ jobs:
         serve.start()
         run = serve.wait_run(run_id, timeout=120)
         assert run["status"] == "succeeded", run
-        eventually(lambda: podman.containers("tidegate.managed=1") == [], timeout=30)
+        scope = scope_label(Settings(data_dir=tmp_path / "data", database_url=database_url))
+        eventually(lambda: podman.containers(scope) == [], timeout=30)
     finally:
         serve.stop()
         registry.stop()
@@ -208,7 +204,7 @@ def test_private_image_is_pulled_with_tidegates_credentials(
 ) -> None:
     htpasswd = tmp_path / "htpasswd"
     htpasswd.write_text("ci:" + bcrypt.hashpw(b"s3cret", bcrypt.gensalt()).decode() + "\n")
-    registry = Registry(port=REGISTRY_PORT, root=tmp_path / "registry", htpasswd=htpasswd).start()
+    registry = Registry(tmp_path / "registry", htpasswd=htpasswd).start()
     image = ""
     try:
         digest = push(
@@ -331,7 +327,7 @@ def test_default_limits_apply_to_steps_that_set_none(
     server_factory: Callable[..., Server], podman: Podman, tmp_path: Path
 ) -> None:
     server = server_factory(docker_host=podman.url, default_pids=64, default_memory="64m")
-    registry = Registry(port=REGISTRY_PORT, root=tmp_path / "registry").start()
+    registry = Registry(tmp_path / "registry").start()
     try:
         digest = push(
             ImageBuilder(tmp_path / "images").build("limits"), f"{registry.host}/demo/l:v1"

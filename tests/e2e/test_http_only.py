@@ -10,7 +10,7 @@ import httpx2
 import pytest
 
 from tests.support import ServeProcess, eventually, free_port, serve_env
-from tidegate.simulate import dockerhub_payload
+from tidegate.events.sources.dockerhub import dockerhub_payload
 
 
 @pytest.fixture

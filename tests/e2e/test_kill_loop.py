@@ -43,8 +43,8 @@ import sqlalchemy as sa
 
 from tests.support import ServeProcess, eventually, serve_env
 from tidegate.config import Settings
-from tidegate.events.model import body_hash
-from tidegate.simulate import dockerhub_payload
+from tidegate.events.sources import body_hash
+from tidegate.events.sources.dockerhub import dockerhub_payload
 
 pytestmark = pytest.mark.slow
 

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from tests.conftest import require
-from tests.parts import FlakyProxy, ImageBuilder, Registry, digest_of, missing_tools
+from tests.parts import FlakyProxy, ImageBuilder, Registry, digest_of
 from tests.parts import push as push_image
 from tests.support import ServeProcess, eventually, serve_env
-from tidegate.simulate import dockerhub_payload
+from tidegate.events.sources.dockerhub import dockerhub_payload
 
 
 @pytest.fixture
@@ -133,13 +132,11 @@ finally:
 
 
 def test_kill_during_a_cross_registry_promotion(tmp_path: Path, database_url: str) -> None:
-    require(not missing_tools(), f"missing tools: {missing_tools()}")
-    source = Registry(port=5916, root=tmp_path / "source")
-    target = Registry(port=5917, root=tmp_path / "target").start()
+    source = Registry(tmp_path / "source")
+    target = Registry(tmp_path / "target").start()
     # A slow link to the target: the first blob upload's last PUT waits long enough for
     # the server to be killed in the middle of the copy.
     proxy = FlakyProxy(
-        port=5918,
         upstream=target.host,
         stall=lambda method, path: 8.0 if method == "PUT" and "/blobs/uploads/" in path else 0.0,
     ).start()

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from tests.support import ServeProcess, eventually, free_port, serve_env
 from tidegate.cli import app
-from tidegate.simulate import dockerhub_payload
+from tidegate.events.sources.dockerhub import dockerhub_payload
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

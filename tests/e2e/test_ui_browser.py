@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.browser import UiServer, sign_in, start_ui_server
 from tests.support import FINAL
-from tidegate.simulate import dockerhub_payload
+from tidegate.events.sources.dockerhub import dockerhub_payload
 
 pytestmark = pytest.mark.slow
 

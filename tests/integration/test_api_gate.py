@@ -15,7 +15,7 @@ import httpx2
 import pytest
 
 from tests.support import Server
-from tidegate.events.model import ImageEvent
+from tidegate.image_event import ImageEvent
 from tidegate.store import events as store_events
 from tidegate.store.db import Database
 from tidegate.web import auth

@@ -16,7 +16,7 @@ from schemathesis.generation.modes import GenerationMode
 
 from tests.support import Server, eventually, make_settings, start_server, write_workflow
 from tidegate.app import create_app
-from tidegate.simulate import dockerhub_payload
+from tidegate.events.sources.dockerhub import dockerhub_payload
 
 # Schemathesis's own strategies use `random` in places; Hypothesis warns about that,
 # and our warnings-are-errors setting must not turn their internals into our failures.

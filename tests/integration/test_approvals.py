@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.support import Server, eventually, write_workflow
-from tidegate.simulate import dockerhub_payload
+from tidegate.events.sources.dockerhub import dockerhub_payload
 from tidegate.store.db import Database
 from tidegate.store.models import Approval
 

@@ -8,7 +8,7 @@ import httpx2
 
 from tests.integration.test_user_cli import ME, cli
 from tests.support import Server, eventually, write_workflow
-from tidegate.simulate import dockerhub_payload
+from tidegate.events.sources.dockerhub import dockerhub_payload
 
 GATED = """
 name: gated

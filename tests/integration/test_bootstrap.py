@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tidegate.bootstrap import bootstrap, credentials_path
+from tidegate.cli.first_start import bootstrap, credentials_path
 from tidegate.config import Settings
 from tidegate.store import credentials
 from tidegate.store.db import Database

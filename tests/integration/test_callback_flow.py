@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pytest_httpserver import HTTPServer
 
 from tests.support import Server, eventually, write_workflow
-from tidegate.simulate import dockerhub_payload
+from tidegate.events.sources.dockerhub import dockerhub_payload
 
 WORKFLOW = """
 name: hub

@@ -26,14 +26,12 @@ from typing import Any
 import bcrypt
 import pytest
 
-from tests.parts import ImageBuilder, Podman, Registry, missing_tools, push
-from tests.support import require
+from tests.parts import ImageBuilder, Podman, Registry, push
 from tidegate.executors.base import LogLine, Outcome
 from tidegate.executors.docker import ContainerEngineError, ContainerRun, DockerExecutor
 
 pytestmark = pytest.mark.anyio
 
-PORT = 5904  # this module's registry port; 5901-5903 belong to other tests
 USER, PASSWORD = "alice", "tide-secret"
 AUTH = {"username": USER, "password": PASSWORD}
 KILL_GRACE = 1.0
@@ -72,14 +70,11 @@ class ContainerParts:
 
 @contextmanager
 def container_parts(podman: Podman, root: Path) -> Iterator[ContainerParts]:
-    """The registry on PORT with htpasswd (bcrypt) auth, beside the session's Podman
-    (whose fixture skips locally and fails in CI when the tools are missing)."""
-    missing = missing_tools()
-    require(not missing, f"missing tools: {', '.join(missing)}")
+    """A registry with htpasswd (bcrypt) auth, beside the session's Podman."""
     htpasswd = root / "htpasswd"
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()
     htpasswd.write_text(f"{USER}:{hashed}\n")
-    registry = Registry(PORT, root / "registry", htpasswd=htpasswd)
+    registry = Registry(root / "registry", htpasswd=htpasswd)
     parts = ContainerParts(podman, registry, ImageBuilder(root / "images"))
     try:
         registry.start()

@@ -6,7 +6,7 @@ import httpx2
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import Server, eventually, write_workflow
-from tidegate.simulate import dockerhub_payload
+from tidegate.events.sources.dockerhub import dockerhub_payload
 
 
 def scrape(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -6,11 +6,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.parts import ImageBuilder, Registry, missing_tools, push
-from tests.support import Server, require, write_workflow
-from tidegate.simulate import dockerhub_payload
-
-REGISTRY_PORT = 5901
+from tests.parts import ImageBuilder, Registry, push
+from tests.support import Server, write_workflow
+from tidegate.events.sources.dockerhub import dockerhub_payload
 
 
 def workflow(out: Path, policy: str | None = None) -> str:
@@ -64,11 +62,10 @@ def test_on_unresolved_tag_runs_on_the_tag(server: Server, tmp_path: Path) -> No
 def test_tag_is_resolved_against_the_registry(
     server_factory: Callable[..., Server], tmp_path: Path
 ) -> None:
-    require(not missing_tools(), f"missing tools: {missing_tools()}")
     server = server_factory()
     out = tmp_path / "out"
     write_workflow(server.settings, "pin", workflow(out))
-    registry = Registry(port=REGISTRY_PORT, root=tmp_path / "registry").start()
+    registry = Registry(tmp_path / "registry").start()
     try:
         image = ImageBuilder(tmp_path / "images").build("app")
         digest = push(image, f"{registry.host}/demo/app:v1")

@@ -25,8 +25,6 @@ from tidegate.registry.manifests import DOCKER_MANIFEST
 
 pytestmark = pytest.mark.anyio
 
-PORT = 5903  # one of this package's test-registry ports
-HOST = f"127.0.0.1:{PORT}"
 SCOPE = "repository:acme/web:pull"
 USER, PASSWORD = "robot$ci", "s3cret:with-colon"
 BODY = b'{"schemaVersion":2,"mediaType":"' + DOCKER_MANIFEST.encode() + b'","layers":[]}'
@@ -36,7 +34,9 @@ DIGEST = "sha256:" + hashlib.sha256(BODY).hexdigest()
 class TokenRegistry:
     """Registry + token service on one server; the realm is its `/token`."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.ref = ImageRef.parse(f"{host}/acme/web:v1")
         self.issued: list[str] = []
         self.token_requests: list[tuple[dict[str, list[str]], str | None]] = []
         self.registry_auth: list[str | None] = []
@@ -67,7 +67,7 @@ class TokenRegistry:
         self.registry_auth.append(auth)
         if auth not in {f"Bearer {t}" for t in self.issued}:
             challenge = (
-                f'Bearer realm="http://{HOST}/token",service="registry.test",scope="{SCOPE}"'
+                f'Bearer realm="http://{self.host}/token",service="registry.test",scope="{SCOPE}"'
             )
             return Response(
                 '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}',
@@ -82,9 +82,9 @@ class TokenRegistry:
 
 @pytest.fixture
 def standin() -> Iterator[TokenRegistry]:
-    server = HTTPServer(host="127.0.0.1", port=PORT)
+    server = HTTPServer(host="127.0.0.1", port=0)
     server.start()
-    registry = TokenRegistry()
+    registry = TokenRegistry(f"127.0.0.1:{server.port}")
     registry.install(server)
     try:
         yield registry
@@ -93,19 +93,16 @@ def standin() -> Iterator[TokenRegistry]:
         server.stop()
 
 
-REF = ImageRef.parse(f"{HOST}/acme/web:v1")
-
-
 async def test_bearer_flow_with_credentials(standin: TokenRegistry) -> None:
-    store = CredentialStore(given={HOST: (USER, PASSWORD)})
+    store = CredentialStore(given={standin.host: (USER, PASSWORD)})
     async with RegistryClient(store) as client:
-        resolved = await client.resolve(REF)
+        resolved = await client.resolve(standin.ref)
         assert (resolved.digest, resolved.media_type, resolved.size) == (
             DIGEST,
             DOCKER_MANIFEST,
             len(BODY),
         )
-        manifest = await client.get_manifest(REF.with_digest(DIGEST))
+        manifest = await client.get_manifest(standin.ref.with_digest(DIGEST))
         assert manifest.content == BODY
     assert len(standin.token_requests) == 1  # the token was cached for the scope
     params, auth = standin.token_requests[0]
@@ -116,17 +113,17 @@ async def test_bearer_flow_with_credentials(standin: TokenRegistry) -> None:
 
 async def test_anonymous_bearer_flow(standin: TokenRegistry) -> None:
     async with RegistryClient(lambda host: None) as client:
-        assert (await client.resolve(REF)).digest == DIGEST
+        assert (await client.resolve(standin.ref)).digest == DIGEST
     assert [auth for _, auth in standin.token_requests] == [None]
 
 
 async def test_token_service_refuses_wrong_password(standin: TokenRegistry) -> None:
     async with RegistryClient(lambda host: Credentials(USER, "wrong")) as client:
         with pytest.raises(RegistryAuthError) as caught:
-            await client.resolve(REF)
+            await client.resolve(standin.ref)
     error = caught.value
     assert error.status == 401
     assert str(error) == (
-        f"{HOST}/acme/web:v1: HTTP 401: token service {HOST} refused user {USER!r}"
+        f"{standin.host}/acme/web:v1: HTTP 401: token service {standin.host} refused user {USER!r}"
     )  # not the service's words ("incorrect username or password")
     assert standin.registry_auth == [None]  # never retried without a token

@@ -1,20 +1,18 @@
-"""RegistryClient against Debian's docker-registry (Distribution): anonymous on 5902,
-htpasswd Basic auth on 5903; images built by umoci and pushed by skopeo."""
+"""RegistryClient against Debian's docker-registry (Distribution): anonymous, and with
+htpasswd Basic auth; images built by umoci and pushed by skopeo."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import bcrypt
 import pytest
 
-from tests.parts import BUSYBOX, ImageBuilder, Registry, push
-from tests.support import require
+from tests.parts import ImageBuilder, Registry, push
 from tidegate.registry import (
     Credentials,
     CredentialStore,
@@ -28,20 +26,12 @@ from tidegate.registry.manifests import OCI_MANIFEST
 
 pytestmark = pytest.mark.anyio
 
-ANON_PORT, AUTH_PORT = 5902, 5903
 USER, PASSWORD = "ci-bot", "correct horse battery"
-
-
-def _missing() -> list[str]:
-    tools = [t for t in ("docker-registry", "skopeo", "umoci") if not shutil.which(t)]
-    return tools + ([] if BUSYBOX.exists() else ["busybox-static"])
 
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> str:
     """An OCI layout built once per module: `oci:LAYOUT:TAG` for skopeo."""
-    missing = _missing()
-    require(not missing, f"missing tools: {', '.join(missing)}")
     return ImageBuilder(tmp_path_factory.mktemp("images")).build(
         "app", cmd=["echo", "hello"], files={"/etc/app": "v1\n"}
     )
@@ -49,7 +39,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture
 def anon_registry(tmp_path: Path, image: str) -> Iterator[Registry]:
-    registry = Registry(ANON_PORT, tmp_path / "anon").start()
+    registry = Registry(tmp_path / "anon").start()
     try:
         yield registry
     finally:
@@ -61,7 +51,7 @@ def auth_registry(tmp_path: Path, image: str) -> Iterator[Registry]:
     htpasswd = tmp_path / "htpasswd"
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt()).decode()
     htpasswd.write_text(f"{USER}:{hashed}\n")
-    registry = Registry(AUTH_PORT, tmp_path / "auth", htpasswd=htpasswd).start()
+    registry = Registry(tmp_path / "auth", htpasswd=htpasswd).start()
     try:
         yield registry
     finally:

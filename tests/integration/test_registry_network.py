@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import shutil
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
@@ -23,15 +23,12 @@ from tidegate.registry.network import AsyncioTransport
 
 pytestmark = pytest.mark.anyio
 
-TLS_PORT = 5915
-
 
 @pytest.fixture
 def tls_registry(tmp_path: Path) -> Iterator[tuple[Registry, Path]]:
-    require(bool(shutil.which("docker-registry")), "docker-registry is not installed")
     require(TokenIssuer.available(), "cryptography is not installed")
     cert, key = self_signed(tmp_path / "tls")
-    registry = Registry(TLS_PORT, tmp_path / "registry", tls=(cert, key)).start()
+    registry = Registry(tmp_path / "registry", tls=(cert, key)).start()
     try:
         yield registry, cert
     finally:
@@ -67,15 +64,23 @@ async def test_an_untrusted_certificate_is_refused(tls_registry: tuple[Registry,
             await c.get(f"https://{registry.host}/v2/")
 
 
+@dataclass
+class Seen:
+    """What a `server` saw: its port, and how many connections it took and closed."""
+
+    port: int
+    connections: int = 0
+    closed: int = 0
+
+
 @asynccontextmanager
-async def server(answer: bytes | None, *, close_after: bool = False) -> AsyncIterator[list[int]]:
+async def server(answer: bytes | None, *, close_after: bool = False) -> AsyncIterator[Seen]:
     """A one-request-at-a-time HTTP/1.1 server on loopback: `answer` each request (None:
-    never answer), closing the connection afterwards if `close_after`. Yields a list
-    whose first item is its port and whose length grows by one per connection."""
-    seen: list[int] = []
+    never answer), closing the connection afterwards if `close_after`."""
+    seen = Seen(port=0)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        seen.append(0)
+        seen.connections += 1
         try:
             while await reader.readuntil(b"\r\n\r\n"):
                 if answer is None:
@@ -88,31 +93,39 @@ async def server(answer: bytes | None, *, close_after: bool = False) -> AsyncIte
             pass
         finally:
             writer.close()
+            await writer.wait_closed()
+            seen.closed += 1
 
     listening = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = listening.sockets[0].getsockname()[1]
-    ports = [port]
+    seen.port = listening.sockets[0].getsockname()[1]
     try:
-        yield ports
+        yield seen
     finally:
         listening.close()
-        ports.extend(seen)
+
+
+async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll `check` on the running loop until it holds; fail at the deadline."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"not so within {timeout}s"
+        await asyncio.sleep(0.005)
 
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}"
 
 
 async def test_a_server_that_never_answers_is_a_read_timeout() -> None:
-    async with server(None) as ports:
+    async with server(None) as seen:
         transport = AsyncioTransport(ssl.create_default_context())
         async with httpx2.AsyncClient(transport=transport, timeout=0.2) as client:
             with pytest.raises(httpx2.ReadTimeout):
-                await client.get(f"http://127.0.0.1:{ports[0]}/v2/")
+                await client.get(f"http://127.0.0.1:{seen.port}/v2/")
 
 
 async def test_a_refused_connection_is_a_connect_error_and_unreachable() -> None:
-    async with server(OK) as ports:
-        port = ports[0]
+    async with server(OK) as seen:
+        port = seen.port
     transport = AsyncioTransport(ssl.create_default_context())
     async with httpx2.AsyncClient(transport=transport) as client:
         with pytest.raises(httpx2.ConnectError):
@@ -123,11 +136,11 @@ async def test_a_refused_connection_is_a_connect_error_and_unreachable() -> None
 
 
 async def test_a_kept_alive_connection_the_server_dropped_is_not_reused() -> None:
-    async with server(OK, close_after=True) as ports:
+    async with server(OK, close_after=True) as seen:
         transport = AsyncioTransport(ssl.create_default_context())
         async with httpx2.AsyncClient(transport=transport) as client:
-            url = f"http://127.0.0.1:{ports[0]}/v2/"
+            url = f"http://127.0.0.1:{seen.port}/v2/"
             assert (await client.get(url)).status_code == 200
-            await asyncio.sleep(0.1)  # the server has closed it by now
+            await until(lambda: seen.closed == 1)  # the server has closed the connection
             assert (await client.get(url)).status_code == 200
-    assert len(ports) - 1 == 2  # a second connection, not an error on the dead one
+        assert seen.connections == 2  # a second connection, not an error on the dead one

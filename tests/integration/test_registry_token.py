@@ -1,17 +1,15 @@
-"""Copies into and within a token-auth registry: Debian's docker-registry (5915) trusting
-a local token issuer (tests.parts.TokenIssuer: RS256 JWTs with an x5c certificate that is
-also the registry's rootcertbundle). The source is an anonymous registry on 5911."""
+"""Copies into and within a token-auth registry: Debian's docker-registry trusting a
+local token issuer (tests.parts.TokenIssuer: RS256 JWTs with an x5c certificate that is
+also the registry's rootcertbundle). The source is an anonymous registry."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.parts import (
-    BUSYBOX,
     ImageBuilder,
     Registry,
     TokenIssuer,
@@ -26,15 +24,11 @@ from tidegate.registry.manifests import references
 
 pytestmark = pytest.mark.anyio
 
-SOURCE_PORT, TOKEN_PORT = 5911, 5915
 USER, PASSWORD = "promoter", "s3cret: with a colon"
 
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> str:
-    missing = [t for t in ("docker-registry", "skopeo", "umoci") if not shutil.which(t)]
-    missing += [] if BUSYBOX.exists() else ["busybox-static"]
-    require(not missing, f"missing tools: {', '.join(missing)}")
     require(TokenIssuer.available(), "the token issuer needs the cryptography package")
     return ImageBuilder(tmp_path_factory.mktemp("images")).build("app", cmd=["true"])
 
@@ -50,7 +44,7 @@ def issuer(tmp_path: Path, image: str) -> Iterator[TokenIssuer]:
 
 @pytest.fixture
 def token_registry(tmp_path: Path, issuer: TokenIssuer) -> Iterator[Registry]:
-    registry = TokenRegistry(TOKEN_PORT, tmp_path / "token", issuer=issuer).start()
+    registry = TokenRegistry(tmp_path / "token", issuer=issuer).start()
     try:
         yield registry
     finally:
@@ -59,7 +53,7 @@ def token_registry(tmp_path: Path, issuer: TokenIssuer) -> Iterator[Registry]:
 
 @pytest.fixture
 def source(tmp_path: Path, image: str) -> Iterator[Registry]:
-    registry = Registry(SOURCE_PORT, tmp_path / "source").start()
+    registry = Registry(tmp_path / "source").start()
     try:
         yield registry
     finally:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from tests.parts import ImageBuilder, Podman, Registry, push
+from tests.parts import ImageBuilder, Podman, Registry, push, scope_label
 from tests.support import Server, write_workflow
-from tidegate.simulate import registry_payload
+from tidegate.events.sources.registry import registry_payload
 
 # The reproduced Docker Hub bodies: each pusher broke out of its quotes when the value
 # was spliced into the script as text.
@@ -78,7 +78,6 @@ def test_pusher_text_is_never_run_and_arrives_intact(server: Server, pusher: str
     assert "hunter2" not in logs
 
 
-REGISTRY_PORT = 5901  # one of the ports Podman is told speak plain HTTP
 # Both breakouts in one pusher, with what the test image has (sh builtins, no touch).
 CONTAINER_PUSHER = "x\"; echo > /workspace/MARKER1; echo \"'; echo > /workspace/MARKER2; echo '"
 
@@ -112,7 +111,7 @@ def test_container_shell_form_gets_the_pusher_as_a_variable(
     server_factory: Callable[..., Server], podman: Podman, tmp_path: Path
 ) -> None:
     server = server_factory(docker_host=podman.url)
-    registry = Registry(port=REGISTRY_PORT, root=tmp_path / "registry").start()
+    registry = Registry(tmp_path / "registry").start()
     try:
         image = ImageBuilder(tmp_path / "images").build("app")
         digest = push(image, f"{registry.host}/demo/app:v1")
@@ -129,7 +128,7 @@ def test_container_shell_form_gets_the_pusher_as_a_variable(
         assert run["status"] == "succeeded", logs
     finally:
         registry.stop()
-        leftovers = podman.containers("tidegate.managed=1")
+        leftovers = podman.containers(scope_label(server.settings))
         subprocess.run(["podman", "rm", "-f", *leftovers], capture_output=True, check=False)
     workspace = Path(server.settings.data_dir) / "workspaces" / run_id
     assert not list(tmp_path.rglob("MARKER*"))

@@ -1,8 +1,8 @@
 """Service containers against real Podman: started, ready-checked (image HEALTHCHECK, TCP
 port, command), reached by a step over host networking, and removed.
 
-The parts (the session's Podman socket, the htpasswd registry on port 5904, images pushed
-by digest) are those of test_executor_docker; the registry starts afresh for this module.
+The parts (the session's Podman socket, an htpasswd registry, images pushed by digest)
+are those of test_executor_docker; the registry starts afresh for this module.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 import json
 import secrets
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -26,9 +25,10 @@ from tests.integration.test_executor_docker import (
     container_parts,
 )
 from tests.parts import Podman, push
+from tests.support import free_port
 from tidegate.executors.base import LogLine
-from tidegate.executors.docker import ContainerRun, DockerExecutor
-from tidegate.executors.services import ServiceFailed, ServiceHandle, healthcheck_argv
+from tidegate.executors.docker import ContainerRun, DockerExecutor, ServiceFailed, ServiceHandle
+from tidegate.executors.docker.readiness import healthcheck_argv
 
 pytestmark = pytest.mark.anyio
 
@@ -63,12 +63,6 @@ async def executor(parts: ContainerParts) -> AsyncIterator[DockerExecutor]:
         yield ex
     finally:
         await ex.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def healthcheck_image(parts: ContainerParts, name: str, test: str, cmd: list[str]) -> str:

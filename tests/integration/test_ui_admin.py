@@ -10,7 +10,7 @@ import httpx2
 
 from tests.support import Server
 from tests.uipages import PASSWORD, add_user, can_sign_in, csrf, person, sign_in, text
-from tidegate.simulate import dockerhub_payload
+from tidegate.events.sources.dockerhub import dockerhub_payload
 from tidegate.store import audit, credentials, users
 from tidegate.store.db import Database
 from tidegate.store.models import AuditEntry

@@ -22,8 +22,8 @@ from tests.integration.test_ui_signin import add_user
 from tests.support import Server, eventually, write_workflow
 from tidegate.config import Settings
 from tidegate.errors import SignInRefused
-from tidegate.security.oidc import OidcClient
-from tidegate.simulate import dockerhub_payload
+from tidegate.events.sources.dockerhub import dockerhub_payload
+from tidegate.signin.oidc import OidcClient
 from tidegate.store import users
 from tidegate.store.db import Database
 from tidegate.store.models import AuditEntry, WebSession

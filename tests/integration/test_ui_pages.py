@@ -6,8 +6,9 @@ import re
 
 from tests.support import Server, eventually, write_workflow
 from tests.uipages import csrf, person, text
-from tidegate.events.model import ImageEvent
-from tidegate.simulate import dockerhub_payload, registry_payload
+from tidegate.events.sources.dockerhub import dockerhub_payload
+from tidegate.events.sources.registry import registry_payload
+from tidegate.image_event import ImageEvent
 from tidegate.store import events as store_events
 from tidegate.store.db import Database
 from tidegate.workflows import load_workflows

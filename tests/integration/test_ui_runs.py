@@ -13,7 +13,8 @@ import httpx2
 
 from tests.integration.test_ui_signin import PASSWORD, add_user, login_token
 from tests.support import Server, eventually, write_workflow
-from tidegate.simulate import dockerhub_payload, registry_payload
+from tidegate.events.sources.dockerhub import dockerhub_payload
+from tidegate.events.sources.registry import registry_payload
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

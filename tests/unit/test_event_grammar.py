@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tidegate.events import grammar
-from tidegate.events.model import ImageEvent
+from tidegate.image_event import ImageEvent
 
 
 def event(**changes: Any) -> ImageEvent:

@@ -24,7 +24,7 @@ from tidegate.executors import (
     shell_argv,
 )
 from tidegate.executors.ledger import KEY_VARIABLE, GroupLedger
-from tidegate.executors.local import split_lines
+from tidegate.executors.lines import split_lines
 
 pytestmark = pytest.mark.anyio
 

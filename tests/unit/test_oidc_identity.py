@@ -6,8 +6,8 @@ import pytest
 
 from tidegate.config import Settings
 from tidegate.errors import SignInRefused
-from tidegate.security.oidc import scopes
-from tidegate.security.oidc_identity import identity
+from tidegate.signin.oidc import scopes
+from tidegate.signin.oidc_identity import identity
 
 
 def settings(**overrides: object) -> Settings:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx2
 import pytest
 
-from tests.unit.test_registry_copy import FakeRegistry, Hosts, make, ref, sha
+from tests.fakeregistry import FakeRegistry, Hosts, make, ref, sha
 from tidegate.registry import (
     ManifestNotFound,
     RegistryAuthError,

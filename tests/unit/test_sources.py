@@ -13,8 +13,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tidegate.errors import PayloadError
-from tidegate.events.model import body_hash
-from tidegate.events.sources import ALIASES, SOURCES, get_source
+from tidegate.events.sources import ALIASES, SOURCES, body_hash, get_source
 from tidegate.events.sources.dockerhub import DockerHubSource
 from tidegate.events.sources.registry import RegistrySource
 

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tidegate.errors import PayloadError
-from tidegate.events.model import ImageEvent
 from tidegate.events.sources import SOURCES
 from tidegate.events.sources.base import Parsed
+from tidegate.image_event import ImageEvent
 
 WEBHOOKS = Path(__file__).parent.parent / "fixtures" / "webhooks"
 RECORDED = [

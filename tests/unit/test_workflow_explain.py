@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tidegate.events.model import ImageEvent
+from tidegate.image_event import ImageEvent
 from tidegate.workflows import ImageFilter, matches
 from tidegate.workflows.match import Rejection, explain
 
@@ -58,8 +58,13 @@ def test_a_digest_only_push_is_explained_as_such() -> None:
 
 
 def test_explain_and_matches_agree() -> None:
-    filters = [_filter(), _filter(tags=["v*"]), _filter(sources=["ghcr"]), _filter(tags=[">=1"])]
-    events = [_event(), _event(tag="v2"), _event(tag="1.5"), _event(source="ghcr")]
+    filters = [
+        _filter(),
+        _filter(tags=["v*"]),
+        _filter(sources=["registry"]),
+        _filter(tags=[">=1"]),
+    ]
+    events = [_event(), _event(tag="v2"), _event(tag="1.5"), _event(source="registry")]
     for f in filters:
         for event in events:
             assert matches(f, event) is (not explain(f, event))

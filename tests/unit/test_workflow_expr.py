@@ -8,7 +8,7 @@ import pytest
 from celpy import celtypes
 
 from tidegate.errors import ExpressionError
-from tidegate.events.model import ImageEvent
+from tidegate.image_event import ImageEvent
 from tidegate.workflows import (
     compile_condition,
     compile_template,

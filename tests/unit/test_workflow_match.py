@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tidegate.errors import WorkflowError
-from tidegate.events.model import ImageEvent
+from tidegate.image_event import ImageEvent
 from tidegate.workflows import ImageFilter, matches, parse_range, parse_version, tag_matches
 from tidegate.workflows.patterns import registry_matches, repository_matches, tag_pattern_kind
 

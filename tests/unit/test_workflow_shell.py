@@ -29,7 +29,8 @@ from tidegate.workflows.shell import (
     render_command,
     shell_script_index,
 )
-from tidegate.workflows.shell_lexer import Refusal, classify
+from tidegate.workflows.shell_lexer import classify
+from tidegate.workflows.shell_refs import Refusal
 
 X = "${{ event.pusher }}"
 V1, V2 = "${TIDEGATE_EXPR_1}", "${TIDEGATE_EXPR_2}"

@@ -24,10 +24,11 @@ from tidegate.cli.base import (
     settings,
     token_app,
 )
-from tidegate.events.binding import canonical_registries
+from tidegate.errors import NotFound
 from tidegate.events.grammar import text_problem
+from tidegate.events.hooks import checked_registries, create_hook
 from tidegate.events.sources import SOURCES
-from tidegate.security.tokens import new_token
+from tidegate.security.tokens import API_PREFIX, new_token
 from tidegate.store import audit, credentials
 from tidegate.store.credentials import ROLES, USER_MAX
 from tidegate.store.models import ApiToken, Hook
@@ -51,22 +52,16 @@ def hook_create(
     ] = None,
 ) -> None:
     """Create a webhook endpoint and print its URL (shown once: it holds the secret)."""
-    if source not in SOURCES:
-        raise fail(f"unknown source {source!r}; known: {', '.join(sorted(SOURCES))}")
-    try:
-        registries = canonical_registries(source, registry or [])
-    except ValueError as exc:
+    try:  # before the database: a typo costs no migration
+        registries = checked_registries(source, registry or [])
+    except (NotFound, ValueError) as exc:
         raise fail(str(exc)) from exc
     cfg = settings()
     db = local_db(cfg)
-    token = new_token("tgh_")
     with db.session() as session:
-        hook = credentials.create_hook(session, source, name or source, token, registries)
-        bound = f" for {', '.join(hook.registries)}" if hook.registries else ""
-        detail = f"{hook.source} {hook.name!r}{bound}"
-        audit.record(session, cli_actor(), "hook.create", hook.id, detail)
-    out.print(f"{cfg.base_url}/hooks/{source}/{token}", highlight=False, soft_wrap=True)
-    err.print(f"hook {hook.id} created; the URL is shown only now.")
+        hook = create_hook(session, cfg.base_url, source, name, registries, actor=cli_actor())
+    out.print(hook.url, highlight=False, soft_wrap=True)
+    err.print(f"hook {hook.row.id} created; the URL is shown only now.")
 
 
 @hook_app.command("list")
@@ -96,7 +91,7 @@ def token_create(
         err.print(f"error: the user name {problem}")
         raise typer.Exit(2)
     db = local_db(settings())
-    token = new_token("tga_")
+    token = new_token(API_PREFIX)
     with db.session() as session:
         row = credentials.create_api_token(session, user, role, token)
         audit.record(session, cli_actor(), "token.create", row.id, f"{user} ({role})")

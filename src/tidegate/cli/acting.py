@@ -8,8 +8,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from tidegate.apiclient import ApiClient
-from tidegate.bootstrap import read_credentials
+from tidegate.cli.api_client import ApiClient
 from tidegate.cli.base import (
     JsonFlag,
     app,
@@ -22,7 +21,8 @@ from tidegate.cli.base import (
     settings,
     waiting_line,
 )
-from tidegate.simulate import CONTENT_TYPES, dockerhub_payload, registry_payload
+from tidegate.cli.first_start import read_credentials
+from tidegate.events.sources import SOURCES
 from tidegate.store.runs import FINAL
 
 # --- acting ---------------------------------------------------------------------
@@ -106,7 +106,7 @@ def replay(event_id: str) -> None:
 
 @app.command()
 def simulate(
-    source: Annotated[str, typer.Argument(help="dockerhub or registry")],
+    source: Annotated[str, typer.Argument(help=f"One of: {', '.join(SOURCES)}")],
     reference: Annotated[str, typer.Argument(metavar="REPO:TAG")],
     hook_url: Annotated[
         str | None, typer.Option(help="The webhook URL (default: the first-start hook).")
@@ -120,8 +120,8 @@ def simulate(
     as_json: JsonFlag = False,
 ) -> None:
     """Send a realistic sample webhook to a running server."""
-    if source not in CONTENT_TYPES:
-        err.print(f"error: simulate knows {', '.join(CONTENT_TYPES)}")
+    if source not in SOURCES:
+        err.print(f"error: simulate knows {', '.join(SOURCES)}")
         raise typer.Exit(2)
     cfg = settings()
     if hook_url is None:
@@ -132,12 +132,9 @@ def simulate(
         # The saved URL names the address of the first start; the server may listen on
         # another now. `hooks/SOURCE/TOKEN` is what matters, sent to the server we talk to.
         hook_url = "/" + "/".join(urlsplit(saved).path.split("/")[-3:])
-    if source == "dockerhub":
-        body = dockerhub_payload(reference, callback_url=callback_url)
-    else:
-        body = registry_payload(reference)
+    body, headers = SOURCES[source].sample(reference, callback_url=callback_url)
     api = client()
-    result = call(api.post_raw, hook_url, body, CONTENT_TYPES[source])
+    result = call(api.post_raw, hook_url, body, headers)
     if wait:
         for run_id in result["runs"]:
             _wait(api, run_id)

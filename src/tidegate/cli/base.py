@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from typer.core import TyperOption
 
 from tidegate import __version__
-from tidegate.apiclient import ApiClient
-from tidegate.bootstrap import credentials_path, read_credentials, read_server
+from tidegate.cli.api_client import ApiClient
+from tidegate.cli.first_start import credentials_path, read_credentials, read_server
 from tidegate.config import Settings, load_settings
 from tidegate.errors import TidegateError
 from tidegate.logs import TIME_FORMAT

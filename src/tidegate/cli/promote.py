@@ -1,17 +1,23 @@
-"""`tidegate promote`: a promotion by hand, outside any run."""
+"""`tidegate promote SRC DST`: a promotion by hand, outside any run, with the same
+client (and registry allow-list) the `promote:` step uses."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 from rich.progress import DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from tidegate import handpromote
 from tidegate.cli.base import JsonFlag, app, err, fail, out, print_json, settings
+from tidegate.config import Settings
 from tidegate.errors import TidegateError
+from tidegate.registry import ImageRef, RegistryClient
+from tidegate.registry.copying import CopyResult
+from tidegate.registry.referrers import Carried
 
 
 @app.command()
@@ -50,7 +56,7 @@ def promote(
         task = progress.add_task("copy", total=None)
         try:
             done = asyncio.run(
-                handpromote.promote(
+                promote_by_hand(
                     cfg,
                     source,
                     destination,
@@ -82,3 +88,32 @@ def promote(
         )
         if done.carried is not None:
             out.print(done.carried.summary(), highlight=False)
+
+
+@dataclass
+class HandPromotion:
+    source: ImageRef  # pinned
+    destination: ImageRef
+    result: CopyResult
+    carried: Carried | None = None  # with signatures=True
+
+
+async def promote_by_hand(
+    settings: Settings,
+    source_text: str,
+    destination_text: str,
+    on_progress: Callable[[int], None] | None = None,
+    *,
+    signatures: bool = False,
+) -> HandPromotion:
+    """Resolve SRC to its digest now, then copy exactly that digest to DST; with
+    `signatures`, then what refers to it (referrers, cosign tags) to DST's repository."""
+    source = ImageRef.parse(source_text)
+    destination = ImageRef.parse(destination_text)
+    async with RegistryClient.from_settings(settings) as client:
+        client.check_reach(source, destination)
+        if not source.digest:
+            source = source.with_digest((await client.resolve(source)).digest)
+        result = await client.copy(source, destination, on_progress=on_progress)
+        carried = await client.copy_referrers(source, destination) if signatures else None
+    return HandPromotion(source, destination, result, carried)

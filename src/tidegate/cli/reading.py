@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tidegate.apiclient import ApiClient
+from tidegate.cli.api_client import ApiClient
 from tidegate.cli.base import (
     JsonFlag,
     app,

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from tidegate import logs
-from tidegate.bootstrap import FirstRun, bootstrap, credentials_path, record_server
 from tidegate.cli.base import app, db_app, err, fail, local_db, out, settings
+from tidegate.cli.first_start import FirstRun, bootstrap, credentials_path, record_server
 from tidegate.config import Settings, load_settings
 from tidegate.security.datadir import secure_data_dir
 from tidegate.store.db import Database

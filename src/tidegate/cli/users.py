@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from tidegate.cli.actor import cli_actor
 from tidegate.cli.base import JsonFlag, app, err, fail, listing, local_db, out, settings
 from tidegate.security.passwords import hash_password, password_problem
-from tidegate.security.usernames import user_name_problem
+from tidegate.signin.usernames import user_name_problem
 from tidegate.store import audit, users
 from tidegate.store.credentials import ROLES
 from tidegate.store.models import User

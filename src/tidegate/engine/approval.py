@@ -8,28 +8,31 @@ approvers deciding at once settle it exactly once.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from tidegate import logs
-from tidegate.engine.loaded import load_run
+from tidegate.engine.capabilities import capabilities
+from tidegate.engine.checkpoints import Checkpoint, OpenedApproval
+from tidegate.engine.loaded import load_run, load_run_async
 from tidegate.engine.runtime import Runtime, get_runtime
 from tidegate.engine.stepctx import expr_context, make_step_context
-from tidegate.engine.steps.notify import notify
+from tidegate.engine.steps.notify import NotifyStep, notify
 from tidegate.engine.wakeups import approval_key
 from tidegate.errors import Conflict, Forbidden, NotFound
+from tidegate.status import ApprovalStatus, Status, after_approval
 from tidegate.store import approvals as store
 from tidegate.store import audit
 from tidegate.store import runs as store_runs
 from tidegate.store.models import Approval
 from tidegate.telemetry import APPROVAL_SECONDS
-from tidegate.workflows import compile_template
+from tidegate.workflows import NotifySpec, compile_template
 
 
-def open_approval(run_id: str, job_id: str) -> dict[str, Any]:
+def open_approval(run_id: str, job_id: str) -> Checkpoint:
     """Create the job's approval (once) and mark the run waiting."""
     runtime = get_runtime()
     loaded = load_run(runtime, run_id)
@@ -38,7 +41,7 @@ def open_approval(run_id: str, job_id: str) -> dict[str, Any]:
     deadline = datetime.now(UTC) + timedelta(seconds=spec.timeout) if spec.timeout else None
     message = ""
     if spec.message:
-        ctx = expr_context(runtime, loaded, loaded.job_statuses, "waiting")
+        ctx = expr_context(runtime, loaded, loaded.job_statuses, Status.WAITING)
         message = compile_template(spec.message).render(ctx)
     with runtime.db.session() as session:
         # A cancel that landed just before: the approval is born closed, not left open.
@@ -51,12 +54,12 @@ def open_approval(run_id: str, job_id: str) -> dict[str, Any]:
             required=spec.required,
             message=message,
             deadline=deadline,
-            status="cancelled" if cancelled else "pending",
+            status=ApprovalStatus.CANCELLED if cancelled else ApprovalStatus.PENDING,
         )
-        if row.status == "pending":
-            store_runs.set_job_status(session, run_id, job_id, "waiting")
-            store_runs.set_run_status(session, run_id, "waiting")
-    if row.status == "pending":
+        if row.status == ApprovalStatus.PENDING:
+            store_runs.set_job_status(session, run_id, job_id, Status.WAITING)
+            store_runs.set_run_status(session, run_id, Status.WAITING)
+    if row.status == ApprovalStatus.PENDING:
         name = loaded.run.workflow_name
         logs.note(
             "run.waiting",
@@ -67,32 +70,30 @@ def open_approval(run_id: str, job_id: str) -> dict[str, Any]:
             approval_id=row.id,
             job=job_id,
         )
-    return {"approval_id": row.id}
+    return OpenedApproval(row.id).checkpoint()
 
 
 async def notify_opened(run_id: str, job_id: str, approval_id: str) -> None:
     """Send the `finally` notifications whose `when:` lists "approval"."""
     runtime = get_runtime()
-    loaded = load_run(runtime, run_id)
+    loaded = await load_run_async(runtime, run_id)
     targets = [
-        step.notify
+        step.spec
         for step in loaded.workflow.finally_
-        if step.notify is not None and "approval" in step.notify.when
+        if isinstance(step.spec, NotifySpec) and "approval" in step.spec.when
     ]
-    with runtime.db.session() as session:
-        row = store.get_approval(session, approval_id)
-        still_open = row is not None and row.status == "pending"
-    if not targets or not still_open:
+    if not targets or not await asyncio.to_thread(_pending, runtime, approval_id):
         return
     ctx = make_step_context(
         runtime,
         loaded,
+        caps=NotifyStep().grant(capabilities(runtime)),
         job_id=job_id,
         index=0,
         spec=None,
         job_env={},
         step_env={},
-        run_status="waiting",
+        run_status=Status.WAITING,
         engine_error=False,
         timeout=None,
         log=_discard,
@@ -109,9 +110,21 @@ async def _discard(stream: str, text: str) -> None:
     """Approval notices have no step log of their own; their deliveries are recorded."""
 
 
+def _pending(runtime: Runtime, approval_id: str) -> bool:
+    with runtime.db.session() as session:
+        row = store.get_approval(session, approval_id)
+        return row is not None and row.status == ApprovalStatus.PENDING
+
+
+def _deadline(runtime: Runtime, approval_id: str) -> float | None:
+    with runtime.db.session() as session:
+        row = store.get_approval(session, approval_id)
+        return row.deadline.timestamp() if row and row.deadline else None
+
+
 def _expire(session: Session, row: Approval) -> None:
-    if row.status == "pending" and row.deadline and row.deadline <= datetime.now(UTC):
-        store.close_approval(session, row.id, "timed_out")
+    if row.status == ApprovalStatus.PENDING and row.deadline and row.deadline <= datetime.now(UTC):
+        store.close_approval(session, row.id, ApprovalStatus.TIMED_OUT)
         session.refresh(row)
 
 
@@ -123,18 +136,16 @@ async def wait_for_decision(approval_id: str) -> str:
         with runtime.db.session() as session:
             row = store.get_approval(session, approval_id)
             if row is None:
-                return "rejected"
+                return ApprovalStatus.REJECTED.value
             _expire(session, row)
-            return None if row.status == "pending" else row.status
+            return None if row.status == ApprovalStatus.PENDING else row.status
 
-    with runtime.db.session() as session:
-        row = store.get_approval(session, approval_id)
-        deadline = row.deadline.timestamp() if row and row.deadline else None
+    deadline = await asyncio.to_thread(_deadline, runtime, approval_id)
     # A little past the deadline, so the last look finds it passed.
     result = await runtime.wakeups.until(
         approval_key(approval_id), settled, None if deadline is None else deadline + 0.01
     )
-    return result or settled() or "timed_out"
+    return result or await asyncio.to_thread(settled) or ApprovalStatus.TIMED_OUT.value
 
 
 def settle(run_id: str, job_id: str, approval_id: str) -> str:
@@ -142,16 +153,16 @@ def settle(run_id: str, job_id: str, approval_id: str) -> str:
     runtime = get_runtime()
     with runtime.db.session() as session:
         row = store.get_approval(session, approval_id)
-        outcome = row.status if row is not None else "rejected"
-        status = {"approved": "succeeded", "cancelled": "cancelled"}.get(outcome, "failed")
+        outcome = row.status if row is not None else ApprovalStatus.REJECTED
+        status = after_approval(outcome)
         if row is not None and row.decided_at is not None:
             waited = (row.decided_at - row.created_at).total_seconds()
             APPROVAL_SECONDS.labels(outcome).observe(max(waited, 0.0))
-        if status == "failed":
+        if status == Status.FAILED:
             # No step says why the run failed: the run's error does.
             why = outcome_text(session, row) if row is not None else "rejected"
             store_runs.note_error(session, run_id, f"job {job_id}: approval {approval_id} {why}")
-            if outcome == "timed_out":
+            if outcome == ApprovalStatus.TIMED_OUT:
                 logs.note(
                     "approval.timed_out",
                     f"approval {approval_id} timed out (run {run_id}, job {job_id})",
@@ -159,8 +170,8 @@ def settle(run_id: str, job_id: str, approval_id: str) -> str:
                     run_id=run_id,
                 )
         if not store.pending_for_run(session, run_id):
-            store_runs.set_run_status(session, run_id, "running")
-    return status
+            store_runs.set_run_status(session, run_id, Status.RUNNING)
+    return status.value
 
 
 def outcome_text(session: Session, row: Approval) -> str:
@@ -224,7 +235,7 @@ def decide(
         if not allowed(row, user, runtime.settings.groups, member_of):
             raise Forbidden(f"{user} is not an approver of {approval_id}")
         _expire(session, row)
-        if row.status != "pending":
+        if row.status != ApprovalStatus.PENDING:
             runtime.wakeups.ring(approval_key(approval_id))
             raise Conflict(f"approval {approval_id} was already {outcome_text(session, row)}")
         store.record_decision(session, row, user, decision, comment)
@@ -232,13 +243,13 @@ def decide(
         settled = None
         approvals: set[str] = set()
         if decision == "reject":
-            settled = "rejected"
+            settled = ApprovalStatus.REJECTED.value
         else:
             approvals = {
                 d.user for d in store.decisions(session, row.id) if d.decision == "approve"
             }
             if len(approvals) >= row.required:
-                settled = "approved"
+                settled = ApprovalStatus.APPROVED.value
         if settled:
             store.close_approval(session, row.id, settled)
         session.flush()
@@ -266,6 +277,6 @@ def cancel_pending(runtime: Runtime, run_id: str) -> None:
     with runtime.db.session() as session:
         pending = store.pending_for_run(session, run_id)
         for row in pending:
-            store.close_approval(session, row.id, "cancelled")
+            store.close_approval(session, row.id, ApprovalStatus.CANCELLED)
     for row in pending:
         runtime.wakeups.ring(approval_key(row.id))

@@ -6,48 +6,41 @@ Each function is safe to run again after a crash: its state changes are idempote
 
 from __future__ import annotations
 
-from typing import Any
-
 from tidegate import logs
+from tidegate.engine.checkpoints import Checkpoint, Conclusion, JobPlan, RunPlan
+from tidegate.engine.decisions import job_verdict
 from tidegate.engine.loaded import load_run
 from tidegate.engine.logsink import mask
 from tidegate.engine.runtime import Runtime, get_runtime
 from tidegate.engine.stepctx import expr_context
 from tidegate.engine.wakeups import run_key
-from tidegate.errors import ExpressionError
+from tidegate.status import JOB_FINAL, Status, run_status
 from tidegate.store import runs as store_runs
 from tidegate.store.models import Run
 from tidegate.telemetry import RUN_SECONDS
-from tidegate.workflows import compile_condition
 
-JOB_FINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out", "skipped"})
+RUN = "run"  # `decide_job`'s verdict for a job that runs; any other is its final status
 
 
-def begin_run(run_id: str) -> dict[str, Any]:
+def begin_run(run_id: str) -> Checkpoint:
     """Mark the run started and lay out its jobs; returns the plan the workflow follows."""
     runtime = get_runtime()
     loaded = load_run(runtime, run_id)
     jobs = {job_id: list(job.needs) for job_id, job in loaded.workflow.jobs.items()}
     with runtime.db.session() as session:
         store_runs.ensure_jobs(session, run_id, jobs)
-        store_runs.set_run_status(session, run_id, "running")
-    if loaded.run.status == "queued":  # not again when recovery repeats this step
+        store_runs.set_run_status(session, run_id, Status.RUNNING)
+    if loaded.run.status == Status.QUEUED:  # not again when recovery repeats this step
         name = loaded.run.workflow_name
         logs.note("run.started", f"run {run_id} {name} started", run_id=run_id, workflow=name)
-    return {
-        "jobs": [[job_id, needs] for job_id, needs in jobs.items()],
-        "finally": [step.retries for step in loaded.workflow.finally_],
-    }
+    return RunPlan(jobs, [step.retries for step in loaded.workflow.finally_]).checkpoint()
 
 
-def job_plan(run_id: str, job_id: str) -> dict[str, Any]:
+def job_plan(run_id: str, job_id: str) -> Checkpoint:
     loaded = load_run(get_runtime(), run_id)
     job = loaded.workflow.jobs[job_id]
-    return {
-        "approval": job.approval is not None,
-        "services": bool(job.services),
-        "retries": [step.retries for step in job.steps],
-    }
+    plan = JobPlan(job.approval is not None, bool(job.services), [s.retries for s in job.steps])
+    return plan.checkpoint()
 
 
 def decide_job(run_id: str, job_id: str, needs: dict[str, str]) -> str:
@@ -57,23 +50,19 @@ def decide_job(run_id: str, job_id: str, needs: dict[str, str]) -> str:
     job = loaded.workflow.jobs[job_id]
     with runtime.db.session() as session:
         cancelled = store_runs.cancel_requested(session, run_id)
-    if cancelled:
-        verdict = "cancelled"
-    elif job.if_:
-        ctx = expr_context(runtime, loaded, {**loaded.job_statuses, **needs}, "running")
-        try:
-            verdict = "run" if compile_condition(job.if_).evaluate(ctx) else "skipped"
-        except ExpressionError as exc:
-            _record_job_error(runtime, run_id, job_id, f"if: {exc}")
-            verdict = "failed"
-    else:
-        verdict = "run" if all(s == "succeeded" for s in needs.values()) else "skipped"
-    if verdict == "run":
-        with runtime.db.session() as session:
-            store_runs.set_job_status(session, run_id, job_id, "running")
-    else:
-        finish_job(run_id, job_id, verdict)
-    return verdict
+    ended, error = job_verdict(
+        job.if_,
+        expr_context(runtime, loaded, {**loaded.job_statuses, **needs}, Status.RUNNING),
+        needs,
+        cancelled=cancelled,
+    )
+    if error:
+        _record_job_error(runtime, run_id, job_id, error)
+    if ended is not None:
+        return finish_job(run_id, job_id, ended)
+    with runtime.db.session() as session:
+        store_runs.set_job_status(session, run_id, job_id, Status.RUNNING)
+    return RUN
 
 
 def skip_jobs(run_id: str) -> None:
@@ -81,23 +70,24 @@ def skip_jobs(run_id: str) -> None:
     runtime = get_runtime()
     with runtime.db.session() as session:
         for job in store_runs.jobs_of(session, run_id):
-            store_runs.set_job_status(session, run_id, job.job_id, "skipped")
+            store_runs.set_job_status(session, run_id, job.job_id, Status.SKIPPED)
 
 
 def _record_job_error(runtime: Runtime, run_id: str, job_id: str, message: str) -> None:
     with runtime.db.session() as session:
         store_runs.upsert_step(
-            session, run_id, job_id, 0, name="if", kind="if", status="failed", error=message
+            session, run_id, job_id, 0, name="if", kind="if", status=Status.FAILED, error=message
         )
 
 
 def finish_job(run_id: str, job_id: str, status: str) -> str:
-    """Record the job's end and wake its run."""
+    """Record the job's end and wake its run; returns the status as plain text (a
+    checkpoint: see checkpoints.py)."""
     runtime = get_runtime()
     with runtime.db.session() as session:
         store_runs.set_job_status(session, run_id, job_id, status)
     runtime.wakeups.ring(run_key(run_id))
-    return status
+    return str(status)
 
 
 def fail_job(run_id: str, job_id: str, message: str) -> str:
@@ -105,7 +95,7 @@ def fail_job(run_id: str, job_id: str, message: str) -> str:
     runtime = get_runtime()
     with runtime.db.session() as session:
         store_runs.mark_engine_error(session, run_id, f"job {job_id}: {message}")
-    return finish_job(run_id, job_id, "failed")
+    return finish_job(run_id, job_id, Status.FAILED)
 
 
 async def wait_for_jobs(run_id: str, job_ids: list[str]) -> dict[str, str]:
@@ -127,23 +117,15 @@ async def wait_for_jobs(run_id: str, job_ids: list[str]) -> dict[str, str]:
     return result
 
 
-def conclude(run_id: str, job_statuses: dict[str, str]) -> dict[str, Any]:
+def conclude(run_id: str, job_statuses: dict[str, str]) -> Checkpoint:
     """The run's status before `finally` (what `run.status` shows there)."""
     runtime = get_runtime()
     with runtime.db.session() as session:
         run = store_runs.get_run(session, run_id)
         assert run is not None
         cancelled, engine_error, error = run.cancel_requested, run.engine_error, run.error
-    values = set(job_statuses.values())
-    if cancelled or "cancelled" in values:
-        status = "cancelled"
-    elif "timed_out" in values:
-        status = "timed_out"
-    elif "failed" in values or engine_error:
-        status = "failed"
-    else:
-        status = "succeeded"
-    return {"status": status, "engine_error": engine_error, "error": error}
+    status = run_status(job_statuses, cancelled=cancelled, engine_error=engine_error)
+    return Conclusion(status, engine_error, error).checkpoint()
 
 
 def finish_run(run_id: str, status: str, engine_error: bool, error: str) -> str:
@@ -166,7 +148,7 @@ def _note_end(runtime: Runtime, run: Run, status: str) -> None:
     assert run.finished_at is not None
     took = (run.finished_at - (run.started_at or run.created_at)).total_seconds()
     line = f"run {run.id} {run.workflow_name} {status} in {max(took, 0.0):.1f}s"
-    if status != "succeeded" and run.error:
+    if status != Status.SUCCEEDED and run.error:
         # An error can quote a step's output: mask the secrets, as the run's log does.
         line += f": {logs.clean(mask(run.error, runtime.secret_values()))}"
     logs.note(

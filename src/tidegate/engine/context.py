@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tidegate.events.model import ImageEvent
+from tidegate.image_event import ImageEvent
 from tidegate.workflows import event_context
 
 

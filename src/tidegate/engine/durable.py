@@ -7,16 +7,26 @@ approval — is a checkpointed step that re-reads the database when rung (see
 run costs no polling. What touches the world happens in `execute`/`approval` functions
 checkpointed as steps: after a crash, finished steps are not run again and the one in
 flight runs once more.
+
+What a step returns is checkpointed as plain data and read back through the classes
+of `checkpoints.py`; statuses cross that line as plain strings and become `Status` here.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from dbos import DBOS, SetWorkflowID, StepOptions
 
-from tidegate.engine import approval, bookkeeping, execute, pinning, services
+from tidegate.engine import approval, bookkeeping, execute, job_services, pinning
+from tidegate.engine.checkpoints import (
+    Conclusion,
+    JobPlan,
+    OpenedApproval,
+    Pinned,
+    RunPlan,
+    StartedServices,
+)
 from tidegate.engine.loaded import FINALLY
+from tidegate.status import FAILING, STOPS_JOB, Status, job_status
 
 # A user's step runs once per attempt; its retries are the workflow's (`retries:`).
 ONCE: StepOptions = {"retries_allowed": False}
@@ -37,35 +47,40 @@ def job_workflow_id(run_id: str, job_id: str) -> str:
 @DBOS.workflow(name="tidegate.run")
 async def run_workflow(run_id: str) -> str:
     try:
-        plan: dict[str, Any] = await DBOS.run_step_async(BOOKKEEPING, bookkeeping.begin_run, run_id)
+        plan = RunPlan.restore(
+            await DBOS.run_step_async(BOOKKEEPING, bookkeeping.begin_run, run_id)
+        )
     except Exception as exc:  # e.g. a snapshot this release cannot read: end it, visibly
         failed: str = await DBOS.run_step_async(
             BOOKKEEPING, bookkeeping.finish_run, run_id, "failed", True, f"engine error: {exc!r}"
         )
         return failed
-    pinned: dict[str, Any] = await DBOS.run_step_async(BOOKKEEPING, pinning.pin_image, run_id)
-    if not pinned["digest"] and pinned["policy"] == "fail":
-        # `on_unresolved: fail`: nothing runs on an image we cannot name exactly.
+    pinned = Pinned.restore(await DBOS.run_step_async(BOOKKEEPING, pinning.pin_image, run_id))
+    if pinned.refused:
         await DBOS.run_step_async(BOOKKEEPING, bookkeeping.skip_jobs, run_id)
-        status, engine_error, error = "failed", False, pinned["error"]
+        outcome = Conclusion(Status.FAILED, False, pinned.error)
     else:
-        statuses = await _jobs(run_id, {job_id: needs for job_id, needs in plan["jobs"]})
-        outcome: dict[str, Any] = await DBOS.run_step_async(
-            BOOKKEEPING, bookkeeping.conclude, run_id, statuses
+        statuses = await _jobs(run_id, plan.jobs)
+        outcome = Conclusion.restore(
+            await DBOS.run_step_async(BOOKKEEPING, bookkeeping.conclude, run_id, statuses)
         )
-        status, engine_error = outcome["status"], outcome["engine_error"]
-        error = outcome["error"]
+    status, error = outcome.status, outcome.error
     finally_failed = False
-    for index, retries in enumerate(plan["finally"]):
+    for index, retries in enumerate(plan.finally_retries):
         result = await _step_with_retries(
-            run_id, FINALLY, index, retries, False, status, engine_error
+            run_id, FINALLY, index, retries, False, status, outcome.engine_error
         )
-        finally_failed = finally_failed or result in ("failed", "timed_out")
-    if finally_failed and status == "succeeded":
-        status = "failed"
+        finally_failed = finally_failed or result in FAILING
+    if finally_failed and status == Status.SUCCEEDED:
+        status = Status.FAILED
         error = error or "a finally step failed"
     final: str = await DBOS.run_step_async(
-        BOOKKEEPING, bookkeeping.finish_run, run_id, status, engine_error, error
+        BOOKKEEPING,
+        bookkeeping.finish_run,
+        run_id,
+        status.value,
+        outcome.engine_error,
+        error or "",
     )
     return final
 
@@ -103,50 +118,50 @@ async def job_workflow(run_id: str, job_id: str, needs: dict[str, str]) -> str:
 
 
 async def _job(run_id: str, job_id: str, needs: dict[str, str]) -> str:
-    plan: dict[str, Any] = await DBOS.run_step_async(
-        BOOKKEEPING, bookkeeping.job_plan, run_id, job_id
+    plan = JobPlan.restore(
+        await DBOS.run_step_async(BOOKKEEPING, bookkeeping.job_plan, run_id, job_id)
     )
     verdict: str = await DBOS.run_step_async(
         BOOKKEEPING, bookkeeping.decide_job, run_id, job_id, needs
     )
-    if verdict != "run":
+    if verdict != bookkeeping.RUN:
         return verdict
-    if plan["approval"]:
+    if plan.approval:
         status = await _approval(run_id, job_id)
-    elif plan["services"]:
-        status = await _with_services(run_id, job_id, plan["retries"])
+    elif plan.services:
+        status = await _with_services(run_id, job_id, plan.retries)
     else:
-        status = await _steps(run_id, job_id, plan["retries"])
+        status = await _steps(run_id, job_id, plan.retries)
     finished: str = await DBOS.run_step_async(
-        BOOKKEEPING, bookkeeping.finish_job, run_id, job_id, status
+        BOOKKEEPING, bookkeeping.finish_job, run_id, job_id, status.value
     )
     return finished
 
 
-async def _steps(run_id: str, job_id: str, retries: list[int]) -> str:
-    results: list[str] = []
+async def _steps(run_id: str, job_id: str, retries: list[int]) -> Status:
+    results: list[Status] = []
     job_failed = False
     for index, attempts in enumerate(retries):
         result = await _step_with_retries(
-            run_id, job_id, index, attempts, job_failed, "running", False
+            run_id, job_id, index, attempts, job_failed, Status.RUNNING, False
         )
         results.append(result)
-        job_failed = job_failed or result in ("failed", "timed_out", "cancelled")
-    return execute.job_status_from_steps(results)
+        job_failed = job_failed or result in STOPS_JOB
+    return job_status(results)
 
 
-async def _with_services(run_id: str, job_id: str, retries: list[int]) -> str:
-    started: dict[str, Any] = await DBOS.run_step_async(
-        ONCE, services.start_services, run_id, job_id
+async def _with_services(run_id: str, job_id: str, retries: list[int]) -> Status:
+    started = StartedServices.restore(
+        await DBOS.run_step_async(ONCE, job_services.start_services, run_id, job_id)
     )
     try:
-        if started.get("error"):
-            return "failed"
+        if started.error:
+            return Status.FAILED
         return await _steps(run_id, job_id, retries)
     finally:
         # Teardown runs whatever happened to the steps, cancel included.
         await DBOS.run_step_async(
-            BOOKKEEPING, services.stop_services, run_id, job_id, started["containers"]
+            BOOKKEEPING, job_services.stop_services, run_id, job_id, started.services
         )
 
 
@@ -156,23 +171,25 @@ async def _step_with_retries(
     index: int,
     retries: int,
     job_failed: bool,
-    run_status: str,
+    run_status: Status,
     engine_error: bool,
-) -> str:
-    status = "failed"
+) -> Status:
+    status = Status.FAILED
     for attempt in range(1, retries + 2):
-        status = await DBOS.run_step_async(
-            ONCE,
-            execute.execute_step,
-            run_id,
-            job_id,
-            index,
-            attempt,
-            job_failed,
-            run_status,
-            engine_error,
+        status = Status(
+            await DBOS.run_step_async(
+                ONCE,
+                execute.execute_step,
+                run_id,
+                job_id,
+                index,
+                attempt,
+                job_failed,
+                run_status.value,
+                engine_error,
+            )
         )
-        if status not in ("failed", "timed_out"):
+        if status not in FAILING:
             break
         if attempt <= retries:
             # Durable backoff: a restart does not shorten or repeat it.
@@ -180,14 +197,14 @@ async def _step_with_retries(
     return status
 
 
-async def _approval(run_id: str, job_id: str) -> str:
-    opened: dict[str, Any] = await DBOS.run_step_async(
-        BOOKKEEPING, approval.open_approval, run_id, job_id
+async def _approval(run_id: str, job_id: str) -> Status:
+    opened = OpenedApproval.restore(
+        await DBOS.run_step_async(BOOKKEEPING, approval.open_approval, run_id, job_id)
     )
-    approval_id = opened["approval_id"]
+    approval_id = opened.approval_id
     await DBOS.run_step_async(ONCE, approval.notify_opened, run_id, job_id, approval_id)
     await DBOS.run_step_async(ONCE, approval.wait_for_decision, approval_id)
     status: str = await DBOS.run_step_async(
         BOOKKEEPING, approval.settle, run_id, job_id, approval_id
     )
-    return status
+    return Status(status)

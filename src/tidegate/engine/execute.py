@@ -1,7 +1,9 @@
-"""The units of work the durable workflows checkpoint: each function here is one step.
+"""One attempt of one step, the unit the job workflow checkpoints (`execute_step`).
 
 Nothing here imports DBOS; `durable.py` decides what is a step and in which order.
-Every function is safe to run again after a crash: state changes are idempotent.
+The decisions are pure (`decisions.py`); here is their I/O: load the run, ask whether
+the step runs, run the attempt (its kind, watched for a cancel), record how it ended.
+Safe to run again after a crash: the records are upserts.
 """
 
 from __future__ import annotations
@@ -9,19 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import traceback
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tidegate.engine.capabilities import capabilities
+from tidegate.engine.decisions import Ended, before_attempt, ended_by, forgive
 from tidegate.engine.loaded import FINALLY, LoadedRun, load_run_async
 from tidegate.engine.logsink import LogSink, event_secrets
-from tidegate.engine.runtime import get_runtime
+from tidegate.engine.runtime import Runtime, get_runtime
 from tidegate.engine.stepctx import expr_context, make_step_context
 from tidegate.engine.steps import STEP_KINDS
-from tidegate.errors import ExpressionError, StepFailed
+from tidegate.status import Status
 from tidegate.store import runs as store_runs
 from tidegate.telemetry import STEP_SECONDS
-from tidegate.workflows import Step, compile_condition
+from tidegate.workflows import Step
 
 CANCEL_POLL_SECONDS = 0.5
 
@@ -46,20 +51,43 @@ def step_timeout(loaded: LoadedRun, job_id: str, own: float) -> float:
 
 def step_name(step: Step) -> str:
     """The step's `name`, else a short form of what it does."""
-    if step.name:
-        return step.name
-    if step.run is not None:
-        first = step.run.strip().splitlines()[0] if step.run.strip() else ""
-        return first[:80] or "run"
-    return step.kind
+    return step.name or step.spec.summary() or step.kind
 
 
-def job_status_from_steps(statuses: list[str]) -> str:
-    """A job's status from its steps' (continue_on_error already folded in)."""
-    for bad in ("cancelled", "timed_out", "failed"):
-        if bad in statuses:
-            return bad
-    return "succeeded"
+@dataclass(frozen=True)
+class StepRecord:
+    """The step's row: upserted off the event loop."""
+
+    runtime: Runtime
+    run_id: str
+    job_id: str
+    index: int
+    name: str
+    kind: str
+
+    async def write(self, status: Status, **fields: Any) -> None:
+        def store() -> None:
+            with self.runtime.db.session() as session:
+                store_runs.upsert_step(
+                    session,
+                    self.run_id,
+                    self.job_id,
+                    self.index,
+                    name=self.name,
+                    kind=self.kind,
+                    status=status.value,
+                    **fields,
+                )
+
+        await asyncio.to_thread(store)
+
+
+def cancel_requested(runtime: Runtime, run_id: str) -> bool:
+    """Asked in this process, or in another (the database); blocking."""
+    if run_id in runtime.cancelled:
+        return True
+    with runtime.db.session() as session:
+        return store_runs.cancel_requested(session, run_id)
 
 
 async def execute_step(
@@ -71,121 +99,103 @@ async def execute_step(
     run_status: str,
     engine_error: bool,
 ) -> str:
-    """One attempt of one step. Returns its status; never raises for the user's failure."""
+    """One attempt of one step. Returns its status (as plain text: the checkpoint);
+    never raises for the user's failure."""
     runtime = get_runtime()
     loaded = await load_run_async(runtime, run_id)
-    workflow = loaded.workflow
-    if job_id == FINALLY:
-        step, job_env = workflow.finally_[index], {}
+    in_finally = job_id == FINALLY
+    if in_finally:
+        step, job_env = loaded.workflow.finally_[index], {}
     else:
-        job = workflow.jobs[job_id]
+        job = loaded.workflow.jobs[job_id]
         step, job_env = job.steps[index], dict(job.env)
     timeout = step_timeout(loaded, job_id, step.timeout or runtime.settings.step_timeout)
-    name = step_name(step)
-    ctx = expr_context(runtime, loaded, loaded.job_statuses, run_status)
+    record = StepRecord(runtime, run_id, job_id, index, step_name(step), step.kind)
+    early = before_attempt(
+        step,
+        expr_context(runtime, loaded, loaded.job_statuses, run_status),
+        in_finally=in_finally,
+        cancelled=not in_finally and await asyncio.to_thread(cancel_requested, runtime, run_id),
+        job_failed=job_failed,
+        timeout=timeout,
+    )
+    if early is not None:
+        await record.write(early.status, error=early.error)
+        return early.status.value
+
     sink = LogSink(
         runtime.db, run_id, job_id, index, [*runtime.secret_values(), *event_secrets(loaded.event)]
     )
-
-    def record(status: str, **fields: Any) -> None:
-        with runtime.db.session() as session:
-            store_runs.upsert_step(
-                session, run_id, job_id, index, name=name, kind=step.kind, status=status, **fields
-            )
-
-    def cancelled() -> bool:
-        if run_id in runtime.cancelled:
-            return True
-        with runtime.db.session() as session:
-            return store_runs.cancel_requested(session, run_id)
-
-    if job_id != FINALLY and await asyncio.to_thread(cancelled):
-        await asyncio.to_thread(record, "cancelled")
-        return "cancelled"
-    try:
-        if step.if_:
-            run_it = compile_condition(step.if_).evaluate(
-                {**ctx, "job": {"status": "failed" if job_failed else "running"}}
-            )  # `job.status` is the one context that changes within a job
-        else:
-            run_it = job_id == FINALLY or not job_failed
-    except ExpressionError as exc:
-        await asyncio.to_thread(record, "failed", error=f"if: {exc}")
-        return "failed"
-    if not run_it:
-        await asyncio.to_thread(record, "skipped")
-        return "skipped"
-    if timeout <= 0:
-        await asyncio.to_thread(record, "timed_out", error="the job's or run's timeout passed")
-        return "timed_out"
-
-    await asyncio.to_thread(
-        record, "running", attempts=attempt, started_at=datetime.now(UTC), error=""
-    )
+    await record.write(Status.RUNNING, attempts=attempt, started_at=_now(), error="")
     began = time.monotonic()
-
     cancel = asyncio.Event()
+    notes: dict[str, Any] = {}
+    async with _watching(runtime, run_id, sink, cancel, watch_db=not in_finally):
+        kind = STEP_KINDS[step.kind]
+        try:
+            ctx = make_step_context(
+                runtime,
+                loaded,
+                caps=kind.grant(capabilities(runtime)),
+                job_id=job_id,
+                index=index,
+                spec=step.spec,
+                job_env=job_env,
+                step_env=dict(step.env),
+                run_status=run_status,
+                engine_error=engine_error,
+                timeout=timeout,
+                log=sink.write,
+                cancel=cancel,
+            )
+            notes = ctx.notes
+            if attempt > 1:
+                await ctx.info(f"attempt {attempt}")
+            await kind.execute(ctx)
+        except Exception as exc:
+            ended = ended_by(exc)
+        else:
+            ended = ended_by(None)
+        await _note(sink, ended)
+    final = forgive(ended, step.continue_on_error)
+    if final is not ended:
+        await _note(sink, final)
+        await sink.flush()
+    await record.write(
+        final.status, error=final.error, exit_code=notes.get("exit_code"), finished_at=_now()
+    )
+    STEP_SECONDS.labels(step.kind, final.status.value).observe(time.monotonic() - began)
+    return final.status.value
+
+
+@contextlib.asynccontextmanager
+async def _watching(
+    runtime: Runtime, run_id: str, sink: LogSink, cancel: asyncio.Event, *, watch_db: bool
+) -> AsyncIterator[None]:
+    """While the attempt runs: flush its log, and set `cancel` when its run is cancelled
+    (asked in another process too: the database is polled). Flushes once more at the end."""
 
     async def watch() -> None:
-        # Cancellation may come from another process: poll the database as well.
         while not cancel.is_set():
             await asyncio.sleep(CANCEL_POLL_SECONDS)
             await sink.flush()
-            if job_id != FINALLY and await asyncio.to_thread(cancelled):
+            if watch_db and await asyncio.to_thread(cancel_requested, runtime, run_id):
                 cancel.set()
 
     watcher = asyncio.create_task(watch())
-    status, error = "succeeded", ""
-    notes: dict[str, Any] = {}
     try:
-        step_ctx = make_step_context(
-            runtime,
-            loaded,
-            job_id=job_id,
-            index=index,
-            spec=step.spec,
-            job_env=job_env,
-            step_env=dict(step.env),
-            run_status=run_status,
-            engine_error=engine_error,
-            timeout=timeout,
-            log=sink.write,
-            cancel=cancel,
-        )
-        notes = step_ctx.notes
-        if attempt > 1:
-            await step_ctx.info(f"attempt {attempt}")
-        kind = STEP_KINDS.get(step.kind)
-        if kind is None:
-            raise StepFailed(f"{step.kind} steps are not available in this version of Tidegate")
-        await kind.execute(step_ctx)
-    except StepFailed as exc:
-        status, error = exc.status, exc.message
-        await sink.write("system", f"step {status}: {exc.message}")
-    except ExpressionError as exc:
-        status, error = "failed", str(exc)
-        await sink.write("system", f"step failed: {exc}")
-    except Exception as exc:  # our failure, not the user's: keep the trace for operators
-        status, error = "failed", f"engine error: {exc!r}"
-        await sink.write("system", f"engine error: {exc!r}")
-        for line in traceback.format_exc().splitlines():
-            await sink.write("system", line)
+        yield
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
         await sink.flush()
-    if status == "failed" and step.continue_on_error:
-        await sink.write("system", "continue_on_error: the job goes on")
-        await sink.flush()
-        status = "succeeded"
-        error = f"failed (continue_on_error): {error}"
-    await asyncio.to_thread(
-        record,
-        status,
-        error=error,
-        exit_code=notes.get("exit_code"),
-        finished_at=datetime.now(UTC),
-    )
-    STEP_SECONDS.labels(step.kind, status).observe(time.monotonic() - began)
-    return status
+
+
+async def _note(sink: LogSink, ended: Ended) -> None:
+    for text in ended.notes:
+        await sink.write("system", text)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

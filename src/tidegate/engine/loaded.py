@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from tidegate.engine.runtime import Runtime
-from tidegate.events.model import ImageEvent
+from tidegate.image_event import ImageEvent
 from tidegate.store.events import get_event, to_image_event
 from tidegate.store.models import Run
 from tidegate.store.runs import get_run, jobs_of

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from tidegate.events.model import ImageEvent
+from tidegate.image_event import ImageEvent
 from tidegate.store.db import Database
 from tidegate.store.logs import append_lines
 

@@ -10,22 +10,23 @@ answer's words: the host came from the webhook sender, and viewers read the reco
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
+from tidegate.engine.checkpoints import Checkpoint, Pinned
 from tidegate.engine.loaded import load_run_async
-from tidegate.engine.runtime import get_runtime
+from tidegate.engine.runtime import Runtime, get_runtime
+from tidegate.image_event import ImageEvent
 from tidegate.registry import ImageRef, RegistryError
 from tidegate.store import runs as store_runs
 
 
-async def pin_image(run_id: str) -> dict[str, Any]:
+async def pin_image(run_id: str) -> Checkpoint:
     """Resolve and store the run's digest; says why not when it cannot."""
     runtime = get_runtime()
     loaded = await load_run_async(runtime, run_id)
     event, run = loaded.event, loaded.run
     policy = loaded.workflow.on_unresolved
     if run.digest:
-        return {"digest": run.digest, "error": "", "policy": policy}
+        return Pinned(run.digest, "", policy).checkpoint()
     digest, error = event.digest, ""
     if not digest:
         ref = ImageRef(
@@ -37,10 +38,14 @@ async def pin_image(run_id: str) -> dict[str, Any]:
                 digest = (await client.resolve(ref)).digest
         except RegistryError as exc:
             error = f"cannot resolve {ref} to a digest: {exc.brief}"
+    await asyncio.to_thread(_record, runtime, run_id, event, digest, error)
+    return Pinned(digest, error, policy).checkpoint()
+
+
+def _record(runtime: Runtime, run_id: str, event: ImageEvent, digest: str, error: str) -> None:
     with runtime.db.session() as session:
         if digest:
             image = f"{event.registry}/{event.repository}@{digest}"
             store_runs.set_run_digest(session, run_id, digest, image)
         else:
             store_runs.set_digest_error(session, run_id, error)
-    return {"digest": digest, "error": error, "policy": policy}

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from tidegate.engine.context import expression_context
 from tidegate.errors import ExpressionError
-from tidegate.events.model import ImageEvent
+from tidegate.image_event import ImageEvent
 from tidegate.store.models import Run
 from tidegate.store.runs import new_run
 from tidegate.workflows import LoadedWorkflow, compile_template, matches

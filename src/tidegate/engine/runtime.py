@@ -14,7 +14,6 @@ from pathlib import Path
 from tidegate.config import Settings
 from tidegate.engine.wakeups import Wakeups
 from tidegate.executors.base import Executor
-from tidegate.executors.docker import DockerExecutor
 from tidegate.registry import CredentialStore, ImageRef, RegistryClient, RegistryError
 from tidegate.registry.reach import Reach
 from tidegate.security.allowlist import AllowList
@@ -26,6 +25,8 @@ from tidegate.store.db import Database
 class Runtime:
     settings: Settings
     db: Database
+    # Every executor configured, by name (executors.build_executors); which one does
+    # what work is chosen by engine/capabilities.py.
     executors: dict[str, Executor]
     callback_allow: AllowList
     notify_allow: AllowList
@@ -33,8 +34,6 @@ class Runtime:
     # The part of the server's environment host steps inherit (see context.INHERITED).
     host_env: dict[str, str] = field(default_factory=dict)
     credentials: CredentialStore = field(default_factory=CredentialStore)
-    docker: DockerExecutor | None = None  # container steps and services
-    registry_allow: AllowList = field(default_factory=lambda: AllowList(["*"]))
     # Runs whose cancellation this process asked for: steps poll this beside the database.
     cancelled: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -57,16 +56,11 @@ class Runtime:
     def reach(self, bound: Sequence[str] = ()) -> Reach:
         """The registries and addresses Tidegate may contact; `bound`: the registries of
         the hook the run's event came in on (`bound_registries`)."""
-        return Reach(self.registry_allow, bound=bound, insecure=self.settings.insecure_registries)
+        return Reach.from_settings(self.settings, bound=bound)
 
     def registry_client(self, bound: Sequence[str] = ()) -> RegistryClient:
         """A client for one task: httpx pools must not cross the event loops DBOS uses."""
-        return RegistryClient(
-            self.credentials,
-            timeout=self.settings.outbound_timeout,
-            insecure_hosts=self.settings.insecure_registries,
-            reach=self.reach(bound),
-        )
+        return RegistryClient.from_settings(self.settings, self.credentials, bound=bound)
 
     def pull_auth(self, image: str) -> dict[str, str] | None:
         """The docker SDK's auth_config for pulling `image`, from our credentials."""

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypeVar
 
 from tidegate.engine.context import expression_context, host_environment, step_variables
 from tidegate.engine.loaded import LoadedRun, run_url
 from tidegate.engine.runtime import Runtime
 from tidegate.engine.steps.base import Log, StepContext
 from tidegate.workflows import compile_template
+
+S = TypeVar("S")
+C = TypeVar("C")
 
 
 def secrets_of(runtime: Runtime) -> dict[str, str]:
@@ -32,9 +35,10 @@ def make_step_context(
     runtime: Runtime,
     loaded: LoadedRun,
     *,
+    caps: C,
     job_id: str,
     index: int,
-    spec: Any,
+    spec: S,
     job_env: dict[str, str],
     step_env: dict[str, str],
     run_status: str,
@@ -42,7 +46,8 @@ def make_step_context(
     timeout: float | None,
     log: Log,
     cancel: asyncio.Event | None = None,
-) -> StepContext:
+) -> StepContext[S, C]:
+    """The context of one step attempt; `caps` is what its kind's `grant` took."""
     ctx = expr_context(runtime, loaded, loaded.job_statuses, run_status)
 
     def render(text: str) -> str:
@@ -57,7 +62,7 @@ def make_step_context(
     env.update(step_variables(loaded.event, loaded.run.id, run_url(runtime, loaded.run.id)))
     env["TIDEGATE_WORKSPACE"] = str(workspace)
     return StepContext(
-        runtime=runtime,
+        caps=caps,
         run_id=loaded.run.id,
         run_url=run_url(runtime, loaded.run.id),
         run_status=run_status,

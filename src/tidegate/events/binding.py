@@ -17,7 +17,8 @@ import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 
-BINDABLE_SOURCES = ("registry",)
+from tidegate.events.sources import SOURCES
+
 MAX_LENGTH = 255
 DEFAULT_PORT = 443
 
@@ -45,9 +46,11 @@ def canonical_registries(source: str, registries: Iterable[str]) -> list[str]:
     """A hook's registries, canonical and without repeats; a ValueError for an invalid
     one, or for a source whose events do not name a registry of their own."""
     found = list(dict.fromkeys(canonical_registry(r) for r in registries))
-    if found and source not in BINDABLE_SOURCES:
+    known = SOURCES.get(source)
+    if found and (known is None or not known.bindable):
+        bindable = (name for name, each in SOURCES.items() if each.bindable)
         raise ValueError(
-            f"only {', '.join(BINDABLE_SOURCES)} hooks are bound to registries; "
+            f"only {', '.join(bindable)} hooks are bound to registries; "
             f"{source} events name their registry themselves"
         )
     return found

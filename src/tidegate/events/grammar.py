@@ -19,7 +19,7 @@ import re
 import unicodedata
 from typing import Any
 
-from tidegate.events.model import ImageEvent
+from tidegate.image_event import ImageEvent
 
 # Distribution's name grammar. Its `[-]*` separator lets two alphanumeric runs meet, which
 # Python's backtracking engine explores exponentially; `-+` accepts exactly the same names.

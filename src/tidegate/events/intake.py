@@ -1,129 +1,149 @@
-"""Webhook intake: verify → parse → dedupe → store → plan, all before the answer.
+"""Webhook intake: token → body → verify → parse → store and plan, all before the answer.
 
-The event and its planned runs are committed in one transaction before the sender
-hears 2xx, so an answered webhook is never lost; the runs start after the answer.
+`Intake` is the one service the webhook routes call. It knows the hooks, the sources and
+the store; planning and starting runs are the engine's, reached through `RunPlanner`,
+which the application wires in (app.py): events never import the engine. The events
+and their planned runs are committed together before the sender hears 2xx
+(delivery.py); the runs start after the answer (`start`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+import asyncio
+from collections.abc import AsyncIterable, Mapping, Sequence
+from typing import Protocol
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
-from tidegate.errors import NotFound, PayloadError
-from tidegate.events.binding import refusal
-from tidegate.events.grammar import event_problem, short
-from tidegate.events.model import ImageEvent
-from tidegate.events.sources import get_source
+from tidegate import logs
+from tidegate.errors import NotFound, PayloadError, PayloadTooLarge, Unverified
+from tidegate.events.delivery import PlannedRun, Planner, Received, store_delivery
+from tidegate.events.sources import Source, get_source
 from tidegate.store import credentials
-from tidegate.store import events as store_events
 from tidegate.store.db import Database
-from tidegate.store.models import Run
 
-Planner = Callable[[Session, ImageEvent], list[Run]]
-
-
-@dataclass
-class Received:
-    """What one delivery produced; the 202 body."""
-
-    events: list[str] = field(default_factory=list)
-    runs: list[str] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)
-    unmatched: list[str] = field(default_factory=list)
-    to_start: list[tuple[str, str | None]] = field(default_factory=list)
-    # Per stored event, for the server's log: the event, and its runs' (id, workflow).
-    planned: list[tuple[ImageEvent, list[tuple[str, str]]]] = field(default_factory=list)
+__all__ = ["Intake", "PlannedRun", "Planner", "Received", "RunPlanner"]
 
 
-def authenticate(db: Database, source: str, token: str) -> str:
-    """The hook id for a live token of this source; NotFound otherwise (no hint which)."""
-    if get_source(source) is None:
-        raise NotFound("no such webhook")
-    with db.session() as session:
-        hook = credentials.find_hook(session, source, token)
-        if hook is None:
-            raise NotFound("no such webhook")
-        return hook.id
+class RunPlanner(Protocol):
+    """The engine's side of the intake (engine/intake_runs.py)."""
+
+    def planner(self) -> Planner:
+        """Plans one delivery's runs, inside its transaction, against the workflows as
+        they are now (read once, before the transaction; blocking)."""
+        ...
+
+    async def start(self, runs: Sequence[PlannedRun]) -> None:
+        """Starts runs the intake committed (a failed start leaves a run queued)."""
+        ...
 
 
-def receive(
-    db: Database,
-    source_name: str,
-    hook_id: str,
-    body: bytes,
-    headers: Mapping[str, str],
-    planner: Planner,
-) -> Received:
-    source = get_source(source_name)
-    if source is None:
-        raise NotFound(f"unknown source {source_name!r}")
-    parsed = source.parse(body, {k.lower(): v for k, v in headers.items()})
-    _check_all(parsed.events)
-    result = Received(ignored=list(parsed.ignored))
-    received_at = datetime.now(UTC)
-    with db.session() as session:
-        # A `registry` hook bound to its registries: an event naming another host is left
-        # out, so that no sender picks a host Tidegate will contact.
-        bound = credentials.hook_registries(session, hook_id)
-        for event in parsed.events:
-            reason = refusal(event.registry, bound)
-            if reason is not None:
-                result.ignored.append(f"event {short(event.delivery_id)}: {reason}")
-                continue
-            _store_one(
-                session,
-                event.model_copy(update={"received_at": received_at}),
-                hook_id,
-                planner,
-                result,
-            )
-    return result
+class Intake:
+    """Receives webhooks. `max_body_bytes` bounds a body, by its Content-Length first,
+    then while it is read."""
 
+    def __init__(self, db: Database, runs: RunPlanner, *, max_body_bytes: int) -> None:
+        self._db = db
+        self._runs = runs
+        self._limit = max_body_bytes
 
-def _check_all(events: list[ImageEvent]) -> None:
-    """Every event against the field grammar, before anything is stored.
-
-    Sources already hold their fields to it (a Distribution envelope ignores a bad event
-    and keeps its siblings); this is the intake's own guarantee, whatever a source does:
-    a delivery is refused whole, never stored in part.
-    """
-    for index, event in enumerate(events):
-        problem = event_problem(event)
-        if problem is not None:
-            field, reason = problem
-            raise PayloadError(f"event #{index}: {field} {reason}", field=field)
-
-
-def _store_one(
-    session: Session, event: ImageEvent, hook_id: str, planner: Planner, result: Received
-) -> None:
-    existing = store_events.find_delivery(session, event.source, event.delivery_id)
-    if existing is None:
+    async def receive(
+        self,
+        source_name: str,
+        token: str,
+        headers: Mapping[str, str],
+        body: AsyncIterable[bytes],
+    ) -> Received:
+        """Store what the delivery holds, with its planned runs. NotFound for an unknown
+        source or a token that is not a live hook of it (no hint which), PayloadTooLarge,
+        Unverified, or PayloadError; nothing is stored for a refused delivery."""
+        # The token before the body: an unknown token costs nothing.
+        source, hook_id = await asyncio.to_thread(self._hook, source_name, token)
+        lowered = {key.lower(): value for key, value in headers.items()}
+        content = await self._read(source_name, lowered, body)
+        planner = await asyncio.to_thread(self._runs.planner)
         try:
-            # A savepoint: a concurrent identical delivery loses the race cleanly.
-            with session.begin_nested():
-                row = store_events.add_event(session, event, hook_id)
-                stored = event.model_copy(update={"id": row.id})
-                runs = planner(session, stored)
-                row.run_count = len(runs)
-        except IntegrityError:
-            existing = store_events.find_delivery(session, event.source, event.delivery_id)
-            if existing is None:
-                raise
-        else:
-            result.events.append(row.id)
-            result.runs.extend(run.id for run in runs)
-            result.to_start.extend((run.id, run.concurrency_key) for run in runs)
-            result.planned.append((stored, [(run.id, run.workflow_name) for run in runs]))
-            if not runs:
-                result.unmatched.append(row.id)
-            return
-    result.duplicates.append(existing.id)
+            received = await asyncio.to_thread(
+                self._store, source, hook_id, lowered, content, planner
+            )
+        except (PayloadError, Unverified) as exc:  # answered by the error handler
+            said = f"webhook {source_name}: refused: {logs.clean(exc.message)}"
+            logs.note("webhook.refused", said)
+            raise
+        _note_delivery(source_name, received)
+        return received
+
+    async def start(self, received: Received) -> None:
+        """Start the runs `received` planned: after the answer, so the sender never
+        waits for workflow starts."""
+        if received.to_start:
+            await self._runs.start(received.to_start)
+
+    def _hook(self, source_name: str, token: str) -> tuple[Source, str]:
+        source = get_source(source_name)
+        if source is None:
+            raise NotFound("no such webhook")
+        with self._db.session() as session:
+            hook = credentials.find_hook(session, source_name, token)
+            if hook is None:
+                raise NotFound("no such webhook")
+            return source, hook.id
+
+    async def _read(
+        self, source_name: str, headers: Mapping[str, str], body: AsyncIterable[bytes]
+    ) -> bytes:
+        """The body, refused early (by Content-Length) or as soon as it passes the limit."""
+        declared = headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self._limit:
+            raise self._too_large(source_name)
+        chunks, size = [], 0
+        async for chunk in body:
+            size += len(chunk)
+            if size > self._limit:
+                raise self._too_large(source_name)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, source_name: str) -> PayloadTooLarge:
+        note = f"webhook {source_name}: refused, larger than {self._limit} bytes"
+        logs.note("webhook.refused", note)
+        return PayloadTooLarge(f"the body is larger than {self._limit} bytes")
+
+    def _store(
+        self,
+        source: Source,
+        hook_id: str,
+        headers: Mapping[str, str],
+        content: bytes,
+        planner: Planner,
+    ) -> Received:
+        source.verify(headers, content)
+        return store_delivery(self._db, hook_id, source.parse(content, headers), planner)
 
 
-__all__ = ["PayloadError", "Received", "authenticate", "receive"]
+def _note_delivery(source: str, result: Received) -> None:
+    """One log line per stored event (never the body, the hook URL or a callback URL)."""
+    for event, runs in result.planned:
+        shown = event.image.removeprefix("docker.io/")
+        by = f" pushed by {event.pusher}" if event.pusher else ""
+        started = ", ".join(f"{run.run_id} ({run.workflow})" for run in runs)
+        logs.note(
+            "webhook",
+            f"webhook {source}: {logs.clean(shown + by)} → "
+            + (f"runs {started}" if runs else "no workflow matches"),
+            source=source,
+            event_id=event.id,
+            image=event.image,
+            runs=[run.run_id for run in runs],
+        )
+    if result.duplicates:
+        logs.note(
+            "webhook.duplicate",
+            f"webhook {source}: a redelivery of {', '.join(result.duplicates)}; nothing new",
+            source=source,
+            duplicates=result.duplicates,
+        )
+    if result.ignored and not result.planned:
+        logs.note(
+            "webhook.ignored",
+            f"webhook {source}: nothing to run ({logs.clean('; '.join(result.ignored))})",
+            source=source,
+        )

@@ -4,6 +4,8 @@ The group is the unit we stop and destroy, as a container is for the docker exec
 the command's children and grandchildren are signalled with it. Output is read from
 pipes we own rather than asyncio's, so waiting for the exit never waits for a
 grandchild that still holds stdout open.
+
+It runs host commands only: containers and services are refused (`Unsupported`).
 """
 
 from __future__ import annotations
@@ -14,23 +16,41 @@ import os
 import shlex
 import shutil
 import signal
+from collections.abc import Mapping
 from contextlib import suppress
-from datetime import UTC, datetime
 
 from tidegate.executors.base import (
     CommandSpec,
+    ExecutorSettings,
+    Keep,
     LineSink,
     LogLine,
     Outcome,
+    ServiceFailed,
+    ServiceHandle,
     Stream,
-    consume_lines,
-    emit_line,
+    Unsupported,
 )
+from tidegate.executors.container_spec import ContainerRun
 from tidegate.executors.ledger import KEY_VARIABLE, GroupLedger
+from tidegate.executors.lines import (
+    MAX_LINE,
+    consume_lines,
+    decode,
+    emit_line,
+    end_consumer,
+    line,
+    now,
+    split_lines,
+)
+from tidegate.executors.supervise import deadline_in, supervise
 
-MAX_LINE = 64 * 1024  # bytes; a longer line is split, so a newline-less flood cannot hang us
 _CHUNK = 64 * 1024
 _QUEUE = 1024  # lines in flight; a slow on_line then slows the command down (pipe back-pressure)
+_NO_CONTAINERS = (
+    "the local executor runs host commands, not containers: set TIDEGATE_CONTAINER_EXECUTOR "
+    "to an executor that runs them (docker)"
+)
 
 
 def shell_argv(script: str, shell: str | None = None) -> list[str]:
@@ -71,6 +91,13 @@ class LocalExecutor:
         self._groups: set[int] = set()
         self.ledger = ledger
 
+    @classmethod
+    def from_settings(cls, settings: ExecutorSettings) -> LocalExecutor:
+        """Always there: `run` steps are host commands."""
+        return cls(
+            kill_grace=settings.kill_grace, ledger=GroupLedger(settings.data_dir / "process-groups")
+        )
+
     async def run(self, spec: CommandSpec, on_line: LineSink, cancel: asyncio.Event) -> Outcome:
         """Start → tail → wait → destroy; see `Executor.run`.
 
@@ -89,9 +116,7 @@ class LocalExecutor:
             try:
                 proc = await _spawn(spec, pipes)
             except (FileNotFoundError, PermissionError) as exc:
-                await emit_line(
-                    on_line, LogLine(_now(), "stderr", f"tidegate: cannot start: {exc}")
-                )
+                await emit_line(on_line, line("stderr", f"tidegate: cannot start: {exc}"))
                 return Outcome(exit_code=127 if isinstance(exc, FileNotFoundError) else 126)
             self._groups.add(proc.pid)
             if self.ledger:
@@ -109,11 +134,49 @@ class LocalExecutor:
             if self.ledger and key is not None:
                 self.ledger.release(key)
 
-    def reap(self) -> list[int]:
-        """Kill the groups a crashed predecessor left running (see `ledger`)."""
-        return self.ledger.reap() if self.ledger else []
+    async def run_container(
+        self,
+        run: ContainerRun,
+        on_line: LineSink,
+        cancel: asyncio.Event,
+        auth: Mapping[str, str] | None = None,
+    ) -> Outcome:
+        raise Unsupported(_NO_CONTAINERS)
 
-    async def close(self) -> None:
+    async def start_service(
+        self,
+        name: str,
+        run: ContainerRun,
+        labels: Mapping[str, str] | None = None,
+        *,
+        auth: Mapping[str, str] | None = None,
+    ) -> ServiceHandle:
+        raise ServiceFailed(f"service {name!r}: {_NO_CONTAINERS}")
+
+    async def wait_ready(
+        self,
+        handle: ServiceHandle,
+        *,
+        tcp_port: int | None = None,
+        command: list[str] | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        raise ServiceFailed(f"service {handle.name!r}: {_NO_CONTAINERS}")
+
+    async def stop_service(self, handle: ServiceHandle) -> None:
+        """Nothing to stop: this executor never starts a service."""
+
+    async def reap(self, keep: Keep) -> list[str]:
+        """Kill the groups a crashed predecessor left running (see `ledger`).
+
+        `keep` is not asked: a group has no labels, and every one of them is a step's,
+        which runs again from the start after the crash.
+        """
+        if self.ledger is None:
+            return []
+        return [str(pgid) for pgid in await asyncio.to_thread(self.ledger.reap)]
+
+    async def close(self, *, keep_services: bool = False) -> None:
         """Kill every process group still running. Idempotent."""
         for pgid in list(self._groups):
             _signal_group(pgid, signal.SIGKILL)
@@ -136,11 +199,24 @@ class LocalExecutor:
         consumer = asyncio.create_task(consume_lines(queue, on_line))
         exited = asyncio.create_task(proc.wait())
         cancelled = asyncio.create_task(cancel.wait())
+
+        async def terminate() -> None:
+            _signal_group(pgid, signal.SIGTERM)
+
+        async def kill() -> None:
+            _signal_group(pgid, signal.SIGKILL)
+
         try:
-            stop = await self._wait(timeout, exited, cancelled, consumer)
-            if stop is not None:
-                await self._stop(pgid, exited)
-            _signal_group(pgid, signal.SIGKILL)  # destroy: leftovers of a finished step
+            stop = await supervise(
+                exited,
+                deadline=deadline_in(timeout),
+                cancelled=cancelled,
+                consumer=consumer,
+                terminate=terminate,
+                kill=kill,
+                grace=self.kill_grace,
+            )
+            await kill()  # destroy: leftovers of a finished step
             exit_code = await exited
             await self._finish(readers, consumer, queue)
         except BaseException:
@@ -150,39 +226,7 @@ class LocalExecutor:
             raise
         finally:
             cancelled.cancel()
-        return Outcome(exit_code=exit_code, timed_out=stop == "timeout", cancelled=stop == "cancel")
-
-    async def _wait(
-        self,
-        timeout: float | None,
-        exited: asyncio.Task[int],
-        cancelled: asyncio.Task[bool],
-        consumer: asyncio.Task[None],
-    ) -> str | None:
-        """Wait for the exit; "timeout" or "cancel" when we have to stop it first."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        watch: set[asyncio.Task[int] | asyncio.Task[bool] | asyncio.Task[None]] = {
-            exited,
-            cancelled,
-            consumer,
-        }
-        while True:
-            remaining = None if deadline is None else max(0.0, deadline - loop.time())
-            done, _ = await asyncio.wait(watch, timeout=remaining, return_when="FIRST_COMPLETED")
-            if exited in done:  # an exit wins over a cancel that arrived with it
-                return None
-            if cancelled in done:
-                return "cancel"
-            if consumer in done:
-                consumer.result()  # re-raises what on_line raised
-                watch.discard(consumer)  # both streams ended before the exit: keep waiting
-            elif not done:
-                return "timeout"
-
-    async def _stop(self, pgid: int, exited: asyncio.Task[int]) -> None:
-        _signal_group(pgid, signal.SIGTERM)
-        await asyncio.wait({exited}, timeout=self.kill_grace)
+        return Outcome.stopped(exit_code, stop)
 
     async def _finish(
         self,
@@ -195,12 +239,7 @@ class LocalExecutor:
         for task in pending:
             task.cancel()
         await asyncio.wait(readers)
-        if not consumer.done():
-            # The consumer may fail while we wait for room in the queue: watch both.
-            put = asyncio.create_task(queue.put(None))
-            await asyncio.wait({put, consumer}, return_when="FIRST_COMPLETED")
-            put.cancel()
-        await consumer
+        await end_consumer(queue, consumer)
 
     async def _read(
         self, reader: asyncio.StreamReader, stream: Stream, queue: asyncio.Queue[LogLine | None]
@@ -208,38 +247,11 @@ class LocalExecutor:
         buf = bytearray()
         while chunk := await reader.read(_CHUNK):
             buf += chunk
-            now = _now()
-            for line in split_lines(buf, self.max_line):
-                await queue.put(LogLine(now, stream, _decode(line)))
+            stamp = now()
+            for text in split_lines(buf, self.max_line):
+                await queue.put(LogLine(stamp, stream, decode(text)))
         if buf:  # a last line without a newline
-            await queue.put(LogLine(_now(), stream, _decode(bytes(buf))))
-
-
-def split_lines(buf: bytearray, max_line: int) -> list[bytes]:
-    """Take the complete lines out of `buf` (newline and a CR before it dropped).
-
-    A run of more than `max_line` bytes without a newline comes out as a line of its
-    own, cut before a UTF-8 sequence rather than inside it. The rest stays in `buf`.
-    """
-    lines: list[bytes] = []
-    start = 0
-    while True:
-        nl = buf.find(b"\n", start, start + max_line + 1)
-        if nl != -1:
-            end = nl - 1 if nl > start and buf[nl - 1] == 0x0D else nl
-            lines.append(bytes(buf[start:end]))
-            start = nl + 1
-        elif len(buf) - start > max_line:
-            cut = start + max_line
-            for _ in range(3):  # step back over continuation bytes (10xxxxxx)
-                if cut - 1 > start and buf[cut] & 0xC0 == 0x80:
-                    cut -= 1
-            lines.append(bytes(buf[start:cut]))
-            start = cut
-        else:
-            break
-    del buf[:start]
-    return lines
+            await queue.put(line(stream, decode(bytes(buf))))
 
 
 async def _spawn(
@@ -285,11 +297,3 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
     # Gone already (ProcessLookupError) is the goal; EPERM would mean the id was reused.
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-
-
-def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

@@ -12,16 +12,17 @@ image (signatures, attestations, SBOMs) in `referrers.py`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 
 import httpx2
 
+from tidegate.config import Settings
 from tidegate.registry import blobs, manifest_io
 from tidegate.registry.blobs import DEFAULT_CHUNK_SIZE
 from tidegate.registry.copying import Copier, CopyResult
-from tidegate.registry.credentials import Credentials
+from tidegate.registry.credentials import Credentials, CredentialStore
 from tidegate.registry.errors import InvalidReference
 from tidegate.registry.manifest_io import Manifest, Resolved
 from tidegate.registry.manifest_memory import MANIFESTS, ManifestMemory
@@ -95,6 +96,33 @@ class RegistryClient:
         self._concurrency = concurrency
         self._sightings = sightings
         self._manifests = manifests
+        self._reach = reach
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        credentials_for: Callable[[str], Credentials | None] | None = None,
+        *,
+        bound: Sequence[str] = (),
+    ) -> RegistryClient:
+        """Tidegate's own client: the registry allow-list (`registry_allowed_hosts`, and
+        `bound`, the registries of the hook an event came in on), plain HTTP for
+        `insecure_registries`, `outbound_timeout`, and the logins of `docker_config` and
+        `registry_logins` unless `credentials_for` (a process's shared store) is given."""
+        return cls(
+            credentials_for or CredentialStore(settings.docker_config, settings.logins()),
+            timeout=settings.outbound_timeout,
+            insecure_hosts=settings.insecure_registries,
+            reach=Reach.from_settings(settings, bound=bound),
+        )
+
+    def check_reach(self, *refs: ImageRef) -> None:
+        """Raise `RegistryRefused` for the first of `refs` whose registry this client may
+        not contact: before any request, so a refusal costs none and names that one."""
+        if self._reach is not None:
+            for ref in refs:
+                self._reach.check_registry(ref.registry)
 
     # Manifests
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 
+from tidegate.config import Settings
 from tidegate.registry.errors import RegistryRefused
 from tidegate.registry.hosts import api_host, hostname, scheme_for
 from tidegate.security.addresses import IPAddress, is_internal, parse_address
@@ -40,6 +41,13 @@ class Reach:
         self._insecure = tuple(insecure)
         self._bound = AllowList(_bound_entries(bound, self._insecure))
         self._refusals: dict[str, str | None] = {}  # by registry: a copy asks per request
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, bound: Iterable[str] = ()) -> Reach:
+        """Tidegate's own: `registry_allowed_hosts`, and `insecure_registries` over
+        plain HTTP; `bound`, the registries of the hook an event came in on."""
+        allowed = AllowList(settings.registry_allowed_hosts)
+        return cls(allowed, bound=bound, insecure=settings.insecure_registries)
 
     def check_registry(self, registry: str) -> None:
         """Raise `RegistryRefused` unless `registry` (host[:port], as a reference names

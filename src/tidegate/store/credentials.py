@@ -8,7 +8,6 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tidegate.events.binding import canonical_registries
 from tidegate.security.tokens import hash_token, verify
 from tidegate.store.ids import new_id
 from tidegate.store.models import ApiToken, Event, Hook, utcnow
@@ -22,11 +21,14 @@ _Secret = TypeVar("_Secret", Hook, ApiToken)  # what is looked up by a token's h
 def create_hook(
     session: Session, source: str, name: str, token: str, registries: Sequence[str] = ()
 ) -> Hook:
-    """A hook; `registries` (host[:port], `registry` hooks only) binds it to the
-    registries it serves. ValueError for an invalid one, or for another source."""
-    bound = canonical_registries(source, registries)
+    """A hook; `registries` (canonical host[:port], events/binding.py) binds it to the
+    registries it serves. Checked by the caller: events/hooks.py `create_hook`."""
     hook = Hook(
-        id=new_id("hk"), source=source, name=name, token_hash=hash_token(token), registries=bound
+        id=new_id("hk"),
+        source=source,
+        name=name,
+        token_hash=hash_token(token),
+        registries=list(registries),
     )
     session.add(hook)
     session.flush()

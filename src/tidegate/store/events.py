@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tidegate.events.model import ImageEvent
+from tidegate.image_event import ImageEvent
 from tidegate.store.ids import new_id
 from tidegate.store.models import Event, utcnow
 

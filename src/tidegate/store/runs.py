@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from tidegate.status import LIVE as LIVE  # re-exported: the one list is tidegate.status
+from tidegate.status import RUN_FINAL, RUN_STATUSES
 from tidegate.store.ids import new_id
 from tidegate.store.models import Event, Job, Run, Step, utcnow
 
-FINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
-STATUSES = ("queued", "running", "waiting", "succeeded", "failed", "timed_out", "cancelled")
-LIVE = frozenset({"queued", "running", "waiting"})
+FINAL = RUN_FINAL
+STATUSES = RUN_STATUSES
 
 
 def new_run(

@@ -9,13 +9,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from tidegate.errors import Conflict, Forbidden, NotFound, PayloadError, TidegateError
+from tidegate.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadError,
+    PayloadTooLarge,
+    TidegateError,
+    Unverified,
+)
 
 STATUS: list[tuple[type[TidegateError], int, str]] = [
     (NotFound, 404, "not_found"),
     (Forbidden, 403, "forbidden"),
     (Conflict, 409, "conflict"),
     (PayloadError, 400, "bad_payload"),
+    (PayloadTooLarge, 413, "payload_too_large"),
+    (Unverified, 401, "unverified"),
 ]
 
 

@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 
 from tidegate.config import Settings
 from tidegate.engine.runtime import Runtime
+from tidegate.events.intake import Intake
 from tidegate.store.db import Database
 from tidegate.workflows import WorkflowDirectory
 
@@ -20,6 +21,7 @@ class AppState:
     runtime: Runtime
     workflows: WorkflowDirectory
     metrics: CollectorRegistry
+    intake: Intake
     engine_running: bool = False
 
 

@@ -26,23 +26,25 @@ from tidegate.workflows.loader import (
 )
 from tidegate.workflows.match import matches, tag_matches
 from tidegate.workflows.schema import (
-    STEP_KINDS,
     Approval,
-    CallbackSpec,
-    ContainerSpec,
     ImageFilter,
     Job,
-    NotifySpec,
-    PromoteSpec,
-    RunSpec,
     Service,
     Step,
-    StepSpec,
     Trigger,
     Workflow,
     workflow_json_schema,
 )
 from tidegate.workflows.semver import Range, Version, parse_range, parse_version
+from tidegate.workflows.steps import (
+    STEP_KINDS,
+    CallbackSpec,
+    ContainerSpec,
+    NotifySpec,
+    PromoteSpec,
+    RunSpec,
+    StepSpec,
+)
 
 __all__ = [
     "CONTEXTS",

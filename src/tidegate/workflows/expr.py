@@ -27,7 +27,7 @@ from celpy.evaluation import CELEvalError
 from lark import Token, Tree
 
 from tidegate.errors import ExpressionError
-from tidegate.events.model import ImageEvent
+from tidegate.image_event import ImageEvent
 
 # `job` is the current job ({"status": "running" or "failed"}), for a step's `if`.
 CONTEXTS = ("env", "event", "job", "jobs", "run", "secrets")

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from tidegate.errors import ExpressionError, WorkflowError
-from tidegate.events.model import SOURCES
+from tidegate.errors import ExpressionError, NotFound, WorkflowError
+from tidegate.events.sources import SOURCES, known_source
 from tidegate.workflows.expr import compile_condition, compile_template
 from tidegate.workflows.patterns import compile_glob, compile_tag_pattern
 
@@ -103,8 +103,11 @@ def _checked(check: Callable[[str], object], kind: str) -> AfterValidator:
 
 
 def _check_source(value: str) -> str:
-    if value not in SOURCES:
-        raise WorkflowError(f"unknown source {value!r}; known: {', '.join(SOURCES)}")
+    """A name in the source table (events/sources/__init__.py)."""
+    try:
+        known_source(value)
+    except NotFound as exc:
+        raise WorkflowError(exc.message) from None
     return value
 
 

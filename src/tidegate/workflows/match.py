@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from tidegate.events.model import ImageEvent
+from tidegate.image_event import ImageEvent
 from tidegate.workflows.patterns import registry_matches, repository_matches, tag_matches
 from tidegate.workflows.schema import ImageFilter
 

@@ -27,7 +27,8 @@ from functools import lru_cache
 
 from tidegate.errors import ExpressionError, WorkflowError
 from tidegate.workflows.expr import Template, compile_template
-from tidegate.workflows.shell_lexer import Refusal, classify
+from tidegate.workflows.shell_lexer import classify
+from tidegate.workflows.shell_refs import Refusal
 
 PREFIX = "TIDEGATE_EXPR_"
 POSIX_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash"})

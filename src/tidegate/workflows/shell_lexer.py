@@ -12,7 +12,33 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass, field
+
+from tidegate.workflows.shell_frames import (
+    ANSI,
+    ARITH,
+    BACKTICK,
+    CMD,
+    COMMANDS,
+    COMMENT,
+    COND,
+    DQ,
+    HEREDOC,
+    PARAM,
+    SQ,
+    SUB,
+    Frame,
+)
+from tidegate.workflows.shell_refs import (
+    ARITHMETIC,
+    DELIMITER,
+    ESCAPED,
+    IN_ANSI,
+    IN_DOUBLE,
+    IN_SINGLE,
+    WORD,
+    Refusal,
+    quoted_heredoc,
+)
 
 _BLANK = " \t"
 _META = " \t\n;&|()<>"
@@ -22,62 +48,6 @@ _PLAIN_WORD = re.compile(r"[^ \t\n;&|()<>\\'\"`$]+")
 _PLAIN_DOUBLE = re.compile(r"[^\"\\`$]+")
 _PLAIN_HEREDOC = re.compile(r"[^\n\\`$]+")
 _ARITH_TESTS = frozenset({"-eq", "-ne", "-lt", "-le", "-gt", "-ge"})
-_SAFE_FORMS = "read a variable instead: $TIDEGATE_PUSHER, $TIDEGATE_TAG, … or one set with env:"
-
-
-# References by context; "V" stands for the variable's name.
-_WORD = '"${V}"'
-_IN_DOUBLE = "${V}"
-_IN_SINGLE = "'\"${V}\"'"
-_IN_ANSI = "'\"${V}\"$'"
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why no reference can carry the value there; reads after the expression."""
-
-    why: str
-
-
-_ARITHMETIC = Refusal(
-    "is in arithmetic ($(( )), (( )), [[ -eq ]], an array subscript or ${x:offset}), where "
-    "bash evaluates a value and can run commands from it; set a variable with env: and "
-    "check it is a number before using it there"
-)
-_ESCAPED = Refusal(
-    "follows a backslash, which would escape the quoting that keeps its value one word; "
-    "remove it (write \\\\ for a literal backslash)"
-)
-_DELIMITER = Refusal("cannot be part of a heredoc delimiter")
-
-
-def _quoted_heredoc(delimiter: str) -> Refusal:
-    return Refusal(
-        f"is in a quoted heredoc (<<'{delimiter}'), where the shell expands nothing, so "
-        f"its value could only be spliced into the script; use an unquoted heredoc "
-        f"(<<{delimiter}), or {_SAFE_FORMS}"
-    )
-
-
-# Frame kinds. Command-like frames hold commands: words, operators, comments, heredocs.
-_CMD, _SUB, _BACKTICK, _COND = "cmd", "sub", "backtick", "cond"
-_DQ, _SQ, _ANSI, _COMMENT = "dq", "sq", "ansi", "comment"
-_PARAM, _ARITH, _HEREDOC = "param", "arith", "heredoc"
-_COMMANDS = frozenset({_CMD, _SUB, _BACKTICK, _COND})
-
-
-@dataclass
-class _Frame:
-    kind: str
-    closer: str = ""  # _ARITH: "))" or "]"
-    depth: int = 0  # nested ( or [ in _SUB and _ARITH
-    arith: bool = False  # counts toward _Lexer.arith
-    quoted: bool = False  # _PARAM: inside "…" or a heredoc; _HEREDOC: a quoted delimiter
-    naming: bool = True  # _PARAM: still reading the parameter's name
-    delimiter: str = ""  # _HEREDOC
-    strip: bool = False  # _HEREDOC: <<- strips leading tabs
-    arith_test: bool = False  # _COND: holds -eq, -lt, …
-    marks: list[int] = field(default_factory=list)  # _COND: the expressions inside
 
 
 def classify(text: str, marks: list[int]) -> list[str | Refusal]:
@@ -91,10 +61,10 @@ class _Lexer:
         self.marks = marks
         self.next = 0  # index of the next mark to classify
         self.choices: list[str | Refusal] = []
-        self.stack = [_Frame(_CMD)]
-        self.conds: list[_Frame] = []
+        self.stack = [Frame(CMD)]
+        self.conds: list[Frame] = []
         self.arith = 0  # arithmetic frames on the stack
-        self.pending: deque[_Frame] = deque()  # heredocs whose body starts at the next newline
+        self.pending: deque[Frame] = deque()  # heredocs whose body starts at the next newline
         self.word_start = True
         self.line_start = False  # at the start of a heredoc body line
         self.escaped = False  # a backslash right before the next mark
@@ -122,13 +92,13 @@ class _Lexer:
 
     # -- frames ------------------------------------------------------------------------
 
-    def push(self, frame: _Frame) -> None:
+    def push(self, frame: Frame) -> None:
         self.stack.append(frame)
         if frame.arith:
             self.arith += 1
-        if frame.kind == _COND:
+        if frame.kind == COND:
             self.conds.append(frame)
-        if frame.kind in _COMMANDS:
+        if frame.kind in COMMANDS:
             self.word_start = True
 
     def pop(self) -> None:
@@ -137,36 +107,36 @@ class _Lexer:
         frame = self.stack.pop()
         if frame.arith:
             self.arith -= 1
-        if frame.kind == _COND:
+        if frame.kind == COND:
             self.conds.pop()
             self.close_cond(frame)
         self.word_start = False
 
-    def close_cond(self, frame: _Frame) -> None:
+    def close_cond(self, frame: Frame) -> None:
         if frame.arith_test:
             for index in frame.marks:
-                self.choices[index] = _ARITHMETIC
+                self.choices[index] = ARITHMETIC
         frame.marks.clear()
 
     def mark(self) -> None:
         top = self.stack[-1]
         choice: str | Refusal
         if self.arith:
-            choice = _ARITHMETIC
+            choice = ARITHMETIC
         elif self.escaped:
-            choice = _ESCAPED
+            choice = ESCAPED
         elif self.bad_delimiter:
-            choice = _DELIMITER
-        elif top.kind == _SQ:
-            choice = _IN_SINGLE
-        elif top.kind == _ANSI:
-            choice = _IN_ANSI
-        elif top.kind == _HEREDOC:
-            choice = _quoted_heredoc(top.delimiter) if top.quoted else _IN_DOUBLE
-        elif top.kind == _DQ:
-            choice = _IN_DOUBLE
+            choice = DELIMITER
+        elif top.kind == SQ:
+            choice = IN_SINGLE
+        elif top.kind == ANSI:
+            choice = IN_ANSI
+        elif top.kind == HEREDOC:
+            choice = quoted_heredoc(top.delimiter) if top.quoted else IN_DOUBLE
+        elif top.kind == DQ:
+            choice = IN_DOUBLE
         else:  # a word, a ${…} word, a comment, or whatever we could not tell
-            choice = _WORD
+            choice = WORD
         if self.conds:
             self.conds[-1].marks.append(len(self.choices))
         self.choices.append(choice)
@@ -179,27 +149,27 @@ class _Lexer:
 
     def step(self, i: int) -> int:
         kind = self.stack[-1].kind
-        if kind in _COMMANDS:
+        if kind in COMMANDS:
             return self.command(i)
-        if kind == _DQ:
+        if kind == DQ:
             return self.double(i)
-        if kind == _SQ:
+        if kind == SQ:
             end = self.text.find("'", i, self.limit)
             if end == -1:
                 return self.limit
             self.pop()
             return end + 1
-        if kind == _ANSI:
+        if kind == ANSI:
             return self.ansi(i)
-        if kind == _COMMENT:
+        if kind == COMMENT:
             end = self.text.find("\n", i, self.limit)
             if end == -1:
                 return self.limit
             self.pop()  # the newline is the command's: it may start a heredoc
             return end if end > i else self.step(i)
-        if kind == _PARAM:
+        if kind == PARAM:
             return self.param(i)
-        if kind == _ARITH:
+        if kind == ARITH:
             return self.arithmetic(i)
         return self.heredoc(i)
 
@@ -213,14 +183,14 @@ class _Lexer:
                 self.push(self.pending.popleft())
                 self.line_start = True
             return i + 1
-        if top.kind == _SUB and c == ")" and top.depth == 0:
+        if top.kind == SUB and c == ")" and top.depth == 0:
             self.pop()
             return i + 1
-        if top.kind == _BACKTICK and c == "`":
+        if top.kind == BACKTICK and c == "`":
             self.pop()
             return i + 1
         closes = c == "]" and self.at(i + 1) == "]" and self.at(i + 2) in ("", *_META)
-        if top.kind == _COND and start and closes:
+        if top.kind == COND and start and closes:
             self.pop()
             return i + 2
         if c in _BLANK or c in ";&|":
@@ -228,31 +198,31 @@ class _Lexer:
             return i + 1
         if c == "(":
             if start and self.at(i + 1) == "(":
-                self.push(_Frame(_ARITH, closer="))", arith=True))
+                self.push(Frame(ARITH, closer="))", arith=True))
                 return i + 2
-            top.depth += 1 if top.kind == _SUB else 0
+            top.depth += 1 if top.kind == SUB else 0
             self.word_start = True
             return i + 1
         if c == ")":
-            top.depth -= 1 if top.kind == _SUB else 0
+            top.depth -= 1 if top.kind == SUB else 0
             self.word_start = True
             return i + 1
         if c in "<>":
             return self.redirection(i)
         if start:
             if c == "#":
-                self.push(_Frame(_COMMENT))
+                self.push(Frame(COMMENT))
                 return i + 1
             if c == "[" and self.at(i + 1) == "[" and self.at(i + 2) in (*_BLANK, "\n"):
-                self.push(_Frame(_COND))
+                self.push(Frame(COND))
                 return i + 2
             test = self.text[i : i + 3] if i + 3 <= self.limit else ""
-            if top.kind == _COND and test in _ARITH_TESTS and self.at(i + 3) in ("", *_META):
+            if top.kind == COND and test in _ARITH_TESTS and self.at(i + 3) in ("", *_META):
                 top.arith_test = True
             name = _SUBSCRIPT.match(self.text, i, self.limit)
             if name:
                 self.word_start = False
-                self.push(_Frame(_ARITH, closer="]", arith=True))
+                self.push(Frame(ARITH, closer="]", arith=True))
                 return name.end()
         self.word_start = False
         plain = _PLAIN_WORD.match(self.text, i, self.limit)
@@ -261,7 +231,7 @@ class _Lexer:
     def redirection(self, i: int) -> int:
         self.word_start = True
         if self.at(i + 1) == "(":  # <(…) and >(…): process substitution
-            self.push(_Frame(_SUB))
+            self.push(Frame(SUB))
             return i + 2
         if self.text[i] == "<" and self.at(i + 1) == "<":
             if self.at(i + 2) == "<":  # <<< a here-string: a word like any other
@@ -297,7 +267,7 @@ class _Lexer:
         if j == limit and self.next < len(self.marks):
             self.bad_delimiter = True  # an expression is (part of) the delimiter
         elif word or quoted:
-            heredoc = _Frame(_HEREDOC, delimiter="".join(word), quoted=quoted, strip=strip)
+            heredoc = Frame(HEREDOC, delimiter="".join(word), quoted=quoted, strip=strip)
             self.pending.append(heredoc)
         self.word_start = False
         return j
@@ -357,7 +327,7 @@ class _Lexer:
                 return i + 1
             frame.naming = False
             if c == "[":
-                self.push(_Frame(_ARITH, closer="]", arith=True))
+                self.push(Frame(ARITH, closer="]", arith=True))
                 return i + 1
             if c == ":" and self.at(i + 1) not in ("-", "=", "+", "?"):
                 frame.arith = True  # ${x:offset:length}
@@ -388,11 +358,11 @@ class _Lexer:
         if c == "\\":
             return self.escape(i)
         if c == "'" and not in_double:
-            self.push(_Frame(_SQ))
+            self.push(Frame(SQ))
         elif c == '"' and not in_double:
-            self.push(_Frame(_DQ))
+            self.push(Frame(DQ))
         elif c == "`":
-            self.push(_Frame(_BACKTICK))
+            self.push(Frame(BACKTICK))
         elif c == "$":
             return self.dollar(i, in_double=in_double)
         return i + 1
@@ -407,22 +377,22 @@ class _Lexer:
         d = self.at(i + 1)
         if d == "(":
             if self.at(i + 2) == "(":
-                self.push(_Frame(_ARITH, closer="))", arith=True))
+                self.push(Frame(ARITH, closer="))", arith=True))
                 return i + 3
-            self.push(_Frame(_SUB))
+            self.push(Frame(SUB))
             return i + 2
         if d == "{":
-            quoted = in_double or self.stack[-1].kind == _HEREDOC
-            self.push(_Frame(_PARAM, quoted=quoted))
+            quoted = in_double or self.stack[-1].kind == HEREDOC
+            self.push(Frame(PARAM, quoted=quoted))
             return i + 2
         if d == "[":  # $[ … ], bash's old arithmetic
-            self.push(_Frame(_ARITH, closer="]", arith=True))
+            self.push(Frame(ARITH, closer="]", arith=True))
             return i + 2
         if d == "'" and not in_double:
-            self.push(_Frame(_ANSI))
+            self.push(Frame(ANSI))
             return i + 2
         if d == '"' and not in_double:
-            self.push(_Frame(_DQ))
+            self.push(Frame(DQ))
             return i + 2
         if d and (d in "#?$!@*-" or d.isdigit()):
             return i + 2  # $#, $?, $1: not a comment, not a quote

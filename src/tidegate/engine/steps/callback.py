@@ -10,30 +10,36 @@ from __future__ import annotations
 
 import asyncio
 
+from tidegate.engine.capabilities import Capabilities, Outbound
 from tidegate.engine.steps.base import StepContext
 from tidegate.errors import StepFailed
 from tidegate.pushback.callback import callback_payload, deliver_callback, redact_url
+from tidegate.status import Status
 from tidegate.store.deliveries import already_delivered, record_delivery
+from tidegate.workflows import CallbackSpec
 
-STATUS_TEXT = {
-    "succeeded": "passed",
-    "failed": "failed",
-    "timed_out": "timed out",
-    "cancelled": "was cancelled",
+STATUS_TEXT: dict[str, str] = {
+    Status.SUCCEEDED: "passed",
+    Status.FAILED: "failed",
+    Status.TIMED_OUT: "timed out",
+    Status.CANCELLED: "was cancelled",
 }
 
 
 class CallbackStep:
     name = "callback"
 
-    async def execute(self, ctx: StepContext) -> None:
+    def grant(self, caps: Capabilities) -> Outbound:
+        return caps.outbound
+
+    async def execute(self, ctx: StepContext[CallbackSpec, Outbound]) -> None:
         spec = ctx.spec
         url = ctx.render(spec.url) if spec.url else ctx.event.callback_url
         if not url:
             await ctx.info("no callback_url on this event: nothing to report")
             return
         target = redact_url(url)
-        db = ctx.runtime.db
+        db = ctx.caps.db
 
         def delivered_before() -> bool:
             with db.session() as session:
@@ -48,14 +54,14 @@ class CallbackStep:
         outcome = STATUS_TEXT.get(ctx.run_status, "errored")
         description = f"{ctx.event.repository}:{ctx.event.tag} {outcome} in Tidegate"
         payload = callback_payload(status, description, ctx.run_url)
-        settings = ctx.runtime.settings
+        outbound = ctx.caps
         result = await deliver_callback(
             url,
             payload,
-            ctx.runtime.callback_allow,
-            timeout=settings.outbound_timeout,
-            attempts=settings.callback_attempts,
-            backoff=settings.callback_backoff,
+            outbound.callback_allow,
+            timeout=outbound.timeout,
+            attempts=outbound.callback_attempts,
+            backoff=outbound.callback_backoff,
         )
 
         def record() -> None:
@@ -75,6 +81,7 @@ class CallbackStep:
         if not result.delivered:
             tries = f" after {result.attempts} attempts" if result.attempts > 1 else ""
             raise StepFailed(
-                f"callback to {target} not delivered{tries}: {result.error}", status="undelivered"
+                f"callback to {target} not delivered{tries}: {result.error}",
+                status=Status.UNDELIVERED,
             )
         await ctx.info(f"callback {payload['state']} delivered to {target}")

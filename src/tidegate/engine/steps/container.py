@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from tidegate.engine.capabilities import Capabilities, Containers
 from tidegate.engine.context import INHERITED
-from tidegate.engine.steps.base import StepContext
+from tidegate.engine.steps.base import StepContext, judge, to_log
 from tidegate.errors import StepFailed
-from tidegate.executors.base import LogLine
 from tidegate.executors.container_spec import ContainerRun, ContainerSpecError
+from tidegate.workflows import ContainerSpec
 from tidegate.workflows.shell import UnsafeScript, render_command
 
 WORKSPACE = "/workspace"
 RESERVED = ("TIDEGATE_", "DOCKER_TRIGGER_")
+NO_ENGINE = (
+    "no container engine is configured: set TIDEGATE_DOCKER_HOST "
+    "(a Docker socket, or Podman's `podman system service` socket)"
+)
 
 
-def step_labels(ctx: StepContext, kind: str) -> dict[str, str]:
+def step_labels(ctx: StepContext[Any, Any], kind: str) -> dict[str, str]:
     """Labels that tie a container to its run, for clean-up after a crash."""
     return {
         "tidegate.run": ctx.run_id,
@@ -23,14 +30,14 @@ def step_labels(ctx: StepContext, kind: str) -> dict[str, str]:
     }
 
 
-def container_env(ctx: StepContext, own: dict[str, str]) -> dict[str, str]:
+def container_env(ctx: StepContext[Any, Containers], own: dict[str, str]) -> dict[str, str]:
     """The step's variables for a container.
 
     The host's PATH-like values are left out (the image has its own) unless a workflow
     set them; the container's own `env` comes next; Tidegate's variables last, so no
     workflow can make a step lie about the image it runs.
     """
-    host = ctx.runtime.host_env
+    host = ctx.caps.host_env
     env = {
         key: value
         for key, value in ctx.env.items()
@@ -45,15 +52,14 @@ def container_env(ctx: StepContext, own: dict[str, str]) -> dict[str, str]:
 class ContainerStep:
     name = "container"
 
-    async def execute(self, ctx: StepContext) -> None:
-        docker = ctx.runtime.docker
-        if docker is None:
-            raise StepFailed(
-                "no container engine is configured: set TIDEGATE_DOCKER_HOST "
-                "(a Docker socket, or Podman's `podman system service` socket)"
-            )
+    def grant(self, caps: Capabilities) -> Containers:
+        return caps.containers
+
+    async def execute(self, ctx: StepContext[ContainerSpec, Containers]) -> None:
+        executor = ctx.caps.executor
+        if executor is None:
+            raise StepFailed(NO_ENGINE)
         spec = ctx.spec
-        settings = ctx.runtime.settings
         # A shell-form script gets its `${{ }}` values as variables, set after all others.
         try:
             argv = render_command(spec.entrypoint, spec.command, ctx.render)
@@ -67,31 +73,19 @@ class ContainerStep:
             workdir=ctx.render(spec.workdir) if spec.workdir else None,
             user=spec.user,
             network=spec.network,
-            memory=spec.memory or settings.default_memory or None,
-            cpus=spec.cpus or settings.default_cpus,
-            pids=spec.pids or settings.default_pids,
+            memory=spec.memory or ctx.caps.memory,
+            cpus=spec.cpus or ctx.caps.cpus,
+            pids=spec.pids or ctx.caps.pids,
             pull=spec.pull,
             mounts={str(ctx.workspace): WORKSPACE},
             labels=step_labels(ctx, "step"),
             timeout=ctx.timeout,
         )
         await ctx.info(f"container {run.image}")
-
-        async def on_line(line: LogLine) -> None:
-            await ctx.log(line.stream, line.text)
-
         try:
-            outcome = await docker.run_container(
-                run, on_line, ctx.cancel, auth=ctx.runtime.pull_auth(run.image)
+            outcome = await executor.run_container(
+                run, to_log(ctx), ctx.cancel, auth=ctx.caps.pull_auth(run.image)
             )
         except ContainerSpecError as exc:
             raise StepFailed(f"container: {exc.message}") from exc
-        ctx.notes["exit_code"] = outcome.exit_code
-        if outcome.cancelled:
-            raise StepFailed("cancelled", status="cancelled")
-        if outcome.timed_out:
-            raise StepFailed(f"timed out after {ctx.timeout:g}s", status="timed_out")
-        if outcome.exit_code is None:
-            raise StepFailed("the container did not run (its reason is in the log)")
-        if outcome.exit_code != 0:
-            raise StepFailed(f"exit code {outcome.exit_code}")
+        judge(ctx, outcome, "container")

@@ -3,29 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 
+from tidegate.engine.capabilities import Capabilities, Outbound
 from tidegate.engine.steps.base import StepContext
 from tidegate.pushback.notify import send_notification
+from tidegate.status import FAILING, RUN_FINAL, Status
 from tidegate.store.deliveries import record_delivery
+from tidegate.workflows import NotifySpec
 
 # `when:` words → the run statuses they cover. "approval" is sent when an approval
 # opens (see engine.approval), not at the end of the run.
-WHEN = {
-    "always": {"succeeded", "failed", "timed_out", "cancelled"},
-    "success": {"succeeded"},
-    "failure": {"failed", "timed_out"},
-    "cancelled": {"cancelled"},
+WHEN: dict[str, frozenset[Status]] = {
+    "always": RUN_FINAL,
+    "success": frozenset({Status.SUCCEEDED}),
+    "failure": FAILING,
+    "cancelled": frozenset({Status.CANCELLED}),
 }
 
 
-def wants(when: list[str], status: str) -> bool:
-    return any(status in WHEN.get(word, set()) for word in when)
+def wants(when: Sequence[str], status: str) -> bool:
+    return any(status in WHEN.get(word, ()) for word in when)
 
 
 class NotifyStep:
     name = "notify"
 
-    async def execute(self, ctx: StepContext) -> None:
+    def grant(self, caps: Capabilities) -> Outbound:
+        return caps.outbound
+
+    async def execute(self, ctx: StepContext[NotifySpec, Outbound]) -> None:
         spec = ctx.spec
         when = list(spec.when)
         # Inside a job the run is still going: the step's place decides, not `when`.
@@ -37,18 +45,16 @@ class NotifyStep:
         await notify(ctx, [ctx.render(url) for url in spec.urls], title, body)
 
 
-def default_title(ctx: StepContext) -> str:
+def default_title(ctx: StepContext[Any, Any]) -> str:
     return f"Tidegate: {ctx.event.repository}:{ctx.event.tag} {ctx.run_status}"
 
 
-async def notify(ctx: StepContext, urls: list[str], title: str, body: str) -> None:
-    settings = ctx.runtime.settings
-    result = await send_notification(
-        urls, title, body, ctx.runtime.notify_allow, settings.outbound_timeout
-    )
+async def notify(ctx: StepContext[Any, Outbound], urls: list[str], title: str, body: str) -> None:
+    outbound = ctx.caps
+    result = await send_notification(urls, title, body, outbound.notify_allow, outbound.timeout)
 
     def record() -> None:
-        with ctx.runtime.db.session() as session:
+        with outbound.db.session() as session:
             for outcome, targets in (
                 ("sent", result.sent),
                 ("refused", result.refused),

@@ -14,10 +14,12 @@ import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from tidegate.engine.steps.base import StepContext
+from tidegate.engine.capabilities import Capabilities, Registries
+from tidegate.engine.steps.base import StepContext, stopped
 from tidegate.errors import StepFailed
 from tidegate.registry import ImageRef, RegistryError
 from tidegate.store.promotions import approvers_of, record_promotion
+from tidegate.workflows import PromoteSpec
 
 T = TypeVar("T")
 
@@ -32,10 +34,16 @@ def destination(text: str, default_registry: str) -> ImageRef:
     return ImageRef.parse(text if has_host else f"{default_registry}/{text}")
 
 
+Ctx = StepContext[PromoteSpec, Registries]
+
+
 class PromoteStep:
     name = "promote"
 
-    async def execute(self, ctx: StepContext) -> None:
+    def grant(self, caps: Capabilities) -> Registries:
+        return caps.registries
+
+    async def execute(self, ctx: Ctx) -> None:
         spec = ctx.spec
         event = ctx.event
         if not event.digest:
@@ -45,16 +53,16 @@ class PromoteStep:
             )
         source = ImageRef(registry=event.registry, repository=event.repository, digest=event.digest)
         targets = [spec.to] if isinstance(spec.to, str) else list(spec.to)
-        runtime = ctx.runtime
-        db = runtime.db
+        registries = ctx.caps
+        db = registries.db
 
         def approvers() -> list[str]:
             with db.session() as session:
                 return approvers_of(session, ctx.run_id)
 
         approved_by = await asyncio.to_thread(approvers)
-        bound = await asyncio.to_thread(runtime.bound_registries, event.id)
-        reach = runtime.reach(bound)
+        bound = await asyncio.to_thread(registries.bound, event.id)
+        reach = registries.reach(bound)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ctx.timeout
         for text in targets:
@@ -88,7 +96,7 @@ class PromoteStep:
                 except RegistryError as exc:
                     raise StepFailed(f"promote to {rendered}: signatures: {exc.message}") from exc
 
-    async def _bounded(self, ctx: StepContext, work: Awaitable[T], seconds: float) -> T:
+    async def _bounded(self, ctx: Ctx, work: Awaitable[T], seconds: float) -> T:
         """`work`, stopped by the step's timeout or a cancel like any other step."""
         task = asyncio.ensure_future(work)
         cancelled = asyncio.ensure_future(ctx.cancel.wait())
@@ -103,13 +111,11 @@ class PromoteStep:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-        if ctx.cancel.is_set():
-            raise StepFailed("cancelled", status="cancelled")
-        raise StepFailed(f"timed out after {ctx.timeout:g}s", status="timed_out")
+        raise stopped(ctx, "cancel" if ctx.cancel.is_set() else "timeout")
 
     async def _one(
         self,
-        ctx: StepContext,
+        ctx: Ctx,
         source: ImageRef,
         target: ImageRef,
         if_exists: str,
@@ -117,7 +123,7 @@ class PromoteStep:
     ) -> str:
         # One look at the tag, inside the copy: with `overwrite` it goes alongside the
         # copy's first requests; `skip` and `fail` have the copy wait for it.
-        async with ctx.runtime.registry_client(bound) as client:
+        async with ctx.caps.client(bound) as client:
             result = await client.copy(source, target, keep_existing=if_exists != "overwrite")
         current = result.previous
         if current == source.digest:
@@ -137,10 +143,8 @@ class PromoteStep:
         )
         return "promoted"
 
-    async def _carry(
-        self, ctx: StepContext, source: ImageRef, target: ImageRef, bound: list[str]
-    ) -> None:
+    async def _carry(self, ctx: Ctx, source: ImageRef, target: ImageRef, bound: list[str]) -> None:
         """The image's referrers and cosign tags, to the destination's repository."""
-        async with ctx.runtime.registry_client(bound) as client:
+        async with ctx.caps.client(bound) as client:
             carried = await client.copy_referrers(source, target)
         await ctx.info(f"{target.registry}/{target.repository}: {carried.summary()}")

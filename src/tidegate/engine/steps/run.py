@@ -1,4 +1,4 @@
-"""`run:` a host shell script through the local executor.
+"""`run:` a host shell script, on the executor for host commands (local).
 
 The script's `${{ }}` values reach the shell as TIDEGATE_EXPR_<n> variables, never as
 script text (see workflows/shell.py).
@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tidegate.engine.steps.base import StepContext
+from tidegate.engine.capabilities import Capabilities, Commands
+from tidegate.engine.steps.base import StepContext, judge, to_log
 from tidegate.errors import StepFailed
-from tidegate.executors.base import CommandSpec, LogLine
+from tidegate.executors.base import CommandSpec
 from tidegate.executors.local import shell_argv
-from tidegate.workflows import compile_template
+from tidegate.workflows import RunSpec, compile_template
 from tidegate.workflows.shell import UnsafeScript, compile_run_script
 
 
 class RunStep:
     name = "run"
 
-    async def execute(self, ctx: StepContext) -> None:
+    def grant(self, caps: Capabilities) -> Commands:
+        return caps.commands
+
+    async def execute(self, ctx: StepContext[RunSpec, Commands]) -> None:
         spec = ctx.spec
         cwd = ctx.cwd
         if spec.working_directory:
@@ -41,18 +45,8 @@ class RunStep:
             cwd=str(cwd),
             timeout=ctx.timeout,
         )
-
-        async def on_line(line: LogLine) -> None:
-            await ctx.log(line.stream, line.text)
-
-        outcome = await ctx.runtime.executors["local"].run(command, on_line, ctx.cancel)
-        ctx.notes["exit_code"] = outcome.exit_code
-        if outcome.cancelled:
-            raise StepFailed("cancelled", status="cancelled")
-        if outcome.timed_out:
-            raise StepFailed(f"timed out after {ctx.timeout:g}s", status="timed_out")
-        if outcome.exit_code != 0:
-            raise StepFailed(f"exit code {outcome.exit_code}")
+        outcome = await ctx.caps.executor.run(command, to_log(ctx), ctx.cancel)
+        judge(ctx, outcome, "command")
 
 
 def _within(path: Path, base: Path) -> bool:

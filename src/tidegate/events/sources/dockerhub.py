@@ -7,6 +7,7 @@ senders migrated from it may still use either, so the body decides, not the cont
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -14,8 +15,8 @@ from urllib.parse import parse_qs
 
 from tidegate.errors import PayloadError
 from tidegate.events import grammar
-from tidegate.events.model import ImageEvent, body_hash
-from tidegate.events.sources.base import Parsed
+from tidegate.events.sources.base import Parsed, Sample, body_hash, split_reference
+from tidegate.image_event import ImageEvent
 
 REGISTRY = "docker.io"
 _FORM = "application/x-www-form-urlencoded"
@@ -25,6 +26,10 @@ class DockerHubSource:
     """Docker Hub (and the Jenkins plugin's `/dockerhub-webhook/` senders)."""
 
     name = "dockerhub"
+    bindable = False  # every event is docker.io's
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Docker Hub signs nothing: the hook's token is all there is to check."""
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Parsed:
         """One push per body; Docker Hub sends nothing else to a webhook.
@@ -65,6 +70,10 @@ class DockerHubSource:
             raw=doc,
         )
         return Parsed(events=[event])
+
+    def sample(self, reference: str, *, callback_url: str = "") -> Sample:
+        body = dockerhub_payload(reference, callback_url=callback_url)
+        return body, {"content-type": "application/json"}
 
 
 def _json_part(body: bytes, headers: Mapping[str, str]) -> bytes | str:
@@ -139,3 +148,38 @@ def _pushed_at(value: Any) -> datetime | None:
         return datetime.fromtimestamp(value, tz=UTC)
     except (OverflowError, OSError, ValueError) as exc:
         raise PayloadError(f"{field} {value!r} is out of range", field=field) from exc
+
+
+def dockerhub_payload(
+    reference: str, *, pusher: str = "tidegate-simulate", callback_url: str = ""
+) -> bytes:
+    """The body Docker Hub sends on a push of `reference` (its documented webhook shape)."""
+    repository, tag = split_reference(reference)
+    namespace, _, name = repository.rpartition("/")
+    body: dict[str, object] = {
+        "push_data": {
+            "pushed_at": int(time.time()),
+            "images": [],
+            "tag": tag,
+            "pusher": pusher,
+        },
+        "repository": {
+            "status": "Active",
+            "description": "",
+            "is_trusted": False,
+            "full_description": "",
+            "repo_url": f"https://hub.docker.com/r/{repository}",
+            "owner": namespace or "library",
+            "is_official": not namespace,
+            "is_private": False,
+            "name": name,
+            "namespace": namespace or "library",
+            "star_count": 0,
+            "comment_count": 0,
+            "date_created": int(time.time()) - 86400,
+            "repo_name": repository,
+        },
+    }
+    if callback_url:
+        body["callback_url"] = callback_url
+    return json.dumps(body).encode()

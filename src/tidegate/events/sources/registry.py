@@ -8,8 +8,11 @@ transaction). Only a body that is not an envelope at all is a `PayloadError`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import secrets
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -17,8 +20,8 @@ from urllib.parse import urlsplit
 
 from tidegate.errors import PayloadError
 from tidegate.events import grammar
-from tidegate.events.model import ImageEvent, body_hash
-from tidegate.events.sources.base import Parsed
+from tidegate.events.sources.base import Parsed, Sample, body_hash, split_reference
+from tidegate.image_event import ImageEvent
 
 # What a push of an image (not of one of its blobs) carries as target.mediaType.
 MANIFEST_MEDIA_TYPES = frozenset(
@@ -31,6 +34,9 @@ MANIFEST_MEDIA_TYPES = frozenset(
         "application/vnd.docker.distribution.manifest.v1+json",
     }
 )
+
+EVENTS_V2 = "application/vnd.docker.distribution.events.v2+json"
+SAMPLE_REGISTRY = "registry.example.com:5000"
 
 # RFC 3339 as Go writes it: up to nanoseconds, which datetime.fromisoformat refuses.
 _TIMESTAMP_RE = re.compile(
@@ -47,6 +53,10 @@ class RegistrySource:
     """Distribution's notification endpoint (and the Jenkins `/dockerregistry-webhook/`)."""
 
     name = "registry"
+    bindable = True  # events name the registry (`request.host`): whoever writes them
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Distribution signs nothing: the hook's token is all there is to check."""
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Parsed:
         """Manifest pushes in the envelope; blob pushes, pulls, mounts, deletes ignored.
@@ -73,6 +83,11 @@ class RegistrySource:
             except _Ignored as ignored:
                 parsed.ignored.append(str(ignored))
         return parsed
+
+    def sample(self, reference: str, *, callback_url: str = "") -> Sample:
+        """`callback_url` is Docker Hub's alone: Distribution sends none."""
+        del callback_url
+        return registry_payload(reference), {"content-type": EVENTS_V2}
 
 
 class _Fields:
@@ -211,3 +226,33 @@ def _event_hash(item: Mapping[str, Any]) -> str:
     except (ValueError, RecursionError) as exc:
         raise _Ignored("event without id: cannot be hashed") from exc
     return body_hash(canonical.encode())
+
+
+def registry_payload(reference: str, *, registry: str = SAMPLE_REGISTRY, pusher: str = "") -> bytes:
+    """A notification envelope holding one manifest push of `reference` to `registry`."""
+    repository, tag = split_reference(reference)
+    digest = "sha256:" + hashlib.sha256(secrets.token_bytes(32)).hexdigest()
+    event = {
+        "id": str(uuid.uuid4()),
+        "timestamp": datetime.now(UTC).isoformat(),
+        "action": "push",
+        "target": {
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "size": 1234,
+            "digest": digest,
+            "length": 1234,
+            "repository": repository,
+            "url": f"http://{registry}/v2/{repository}/manifests/{digest}",
+            "tag": tag,
+        },
+        "request": {
+            "id": str(uuid.uuid4()),
+            "addr": "127.0.0.1:53210",
+            "host": registry,
+            "method": "PUT",
+            "useragent": "tidegate-simulate",
+        },
+        "actor": {"name": pusher},
+        "source": {"addr": "registry:5000", "instanceID": str(uuid.uuid4())},
+    }
+    return json.dumps({"events": [event]}).encode()

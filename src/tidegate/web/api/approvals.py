@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query
 
-from tidegate.engine import service
+from tidegate.engine import control
 from tidegate.store import approvals as store
 from tidegate.web.auth import Approver, Caller, Viewer
 from tidegate.web.schemas import ApprovalOut, DecisionIn
@@ -43,7 +43,7 @@ async def _decide(
     state: AppState, approval_id: str, caller: Caller, decision: str, body: DecisionIn | None
 ) -> ApprovalOut:
     comment = body.comment if body else ""
-    await service.decide(state.runtime, approval_id, caller.user, decision, comment, caller.groups)
+    await control.decide(state.runtime, approval_id, caller.user, decision, comment, caller.groups)
 
     def query() -> ApprovalOut:
         with state.db.session() as session:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from tidegate.engine import service
+from tidegate.engine import control
 from tidegate.errors import NotFound
 from tidegate.store import events as store_events
 from tidegate.store import runs as store_runs
@@ -61,5 +61,5 @@ async def get_event(event_id: str, caller: Viewer, state: State) -> EventDetail:
 async def replay_event(event_id: str, caller: Approver, state: State) -> RunsStarted:
     """Match the stored event against the current workflows again; start what matches."""
     loaded = await asyncio.to_thread(state.workflows.load)
-    runs = await service.replay(state.runtime, event_id, loaded.workflows, caller.user)
+    runs = await control.replay(state.runtime, event_id, loaded.workflows, caller.user)
     return RunsStarted(runs=runs)

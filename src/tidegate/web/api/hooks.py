@@ -4,14 +4,12 @@ trail records who created and revoked which)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
 from tidegate.errors import NotFound
-from tidegate.events.sources import SOURCES
-from tidegate.security.tokens import new_token
+from tidegate.events.hooks import create_hook
 from tidegate.store import audit, credentials
 from tidegate.store.models import Hook
 from tidegate.web.auth import Admin
@@ -22,34 +20,22 @@ router = APIRouter(prefix="/api/v1/hooks", tags=["hooks"])
 State = Annotated[AppState, Depends(app_state)]
 
 
-def hook_url(base_url: str, source: str, token: str) -> str:
-    return f"{base_url}/hooks/{source}/{token}"
-
-
-def create_hook(
-    state: AppState, source: str, name: str, registries: Sequence[str] = (), actor: str = ""
-) -> HookCreated:
-    """Create a hook; its token is in the answer once and stored only as a hash.
-    `registries` binds a `registry` hook to the registries it serves; `actor` is who the
-    audit trail names."""
-    if source not in SOURCES:
-        raise NotFound(f"unknown source {source!r}; known: {', '.join(sorted(SOURCES))}")
-    token = new_token("tgh_")
-    with state.db.session() as session:
-        row = credentials.create_hook(session, source, name or source, token, registries)
-        bound = f" for {', '.join(row.registries)}" if row.registries else ""
-        audit.record(session, actor, "hook.create", row.id, f"{row.source} {row.name!r}{bound}")
-        out = HookOut.model_validate(row)
-    return HookCreated(
-        **out.model_dump(), token=token, url=hook_url(state.settings.base_url, source, token)
-    )
-
-
 @router.post("", status_code=201, response_model=HookCreated)
 async def create(body: HookCreate, caller: Admin, state: State) -> HookCreated:
-    return await asyncio.to_thread(
-        create_hook, state, body.source, body.name, body.registries, caller.user
-    )
+    def query() -> HookCreated:
+        with state.db.session() as session:
+            new = create_hook(
+                session,
+                state.settings.base_url,
+                body.source,
+                body.name,
+                body.registries,
+                actor=caller.user,
+            )
+            out = HookOut.model_validate(new.row)
+        return HookCreated(**out.model_dump(), token=new.token, url=new.url)
+
+    return await asyncio.to_thread(query)
 
 
 @router.get("", response_model=list[HookOut])

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from tidegate.engine import service
+from tidegate.engine import control
 from tidegate.errors import NotFound
 from tidegate.store import events as store_events
 from tidegate.store import logs as store_logs
@@ -147,12 +147,12 @@ async def _follow(
 @router.post("/{run_id}/cancel", status_code=202, response_model=RunsStarted)
 async def cancel_run(run_id: str, caller: Approver, state: State) -> RunsStarted:
     """Stop a run: the running step is killed, approvals close, `finally` still runs."""
-    await service.cancel(state.runtime, run_id, caller.user)
+    await control.cancel(state.runtime, run_id, caller.user)
     return RunsStarted(runs=[run_id])
 
 
 @router.post("/{run_id}/rerun", status_code=202, response_model=RunsStarted)
 async def rerun(run_id: str, caller: Approver, state: State) -> RunsStarted:
     """Run the same workflow snapshot for the same event again, as a new run."""
-    new_id = await service.rerun(state.runtime, run_id, caller.user)
+    new_id = await control.rerun(state.runtime, run_id, caller.user)
     return RunsStarted(runs=[new_id])

@@ -18,13 +18,13 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
+from tidegate.events import hooks
 from tidegate.events.sources import SOURCES
-from tidegate.security.tokens import API_PREFIX, HOOK_PREFIX, new_token
-from tidegate.security.usernames import user_name_problem
+from tidegate.security.tokens import API_PREFIX, new_token
+from tidegate.signin.usernames import user_name_problem
 from tidegate.store import audit, credentials, users
 from tidegate.store.credentials import ROLES
 from tidegate.store.models import ApiToken, Hook, User
-from tidegate.web.api.hooks import hook_url
 from tidegate.web.schemas import HookCreate
 from tidegate.web.state import AppState, app_state
 from tidegate.web.ui import pagefmt
@@ -149,18 +149,20 @@ async def create_hook(request: Request, signed: Page) -> Response:
         return await admin_page(request, signed, Refused("hook", _pydantic_problem(exc), values))
     state, actor = app_state(request), signed.caller.user
 
-    def create() -> tuple[Hook, str]:
-        token = new_token(HOOK_PREFIX)
+    def create() -> hooks.NewHook:
         with state.db.session() as session:
-            name = body.name or body.source
-            row = credentials.create_hook(session, body.source, name, token, body.registries)
-            bound = f" for {', '.join(row.registries)}" if row.registries else ""
-            audit.record(session, actor, "hook.create", row.id, f"{row.source} {name!r}{bound}")
-        return row, hook_url(state.settings.base_url, row.source, token)
+            return hooks.create_hook(
+                session,
+                state.settings.base_url,
+                body.source,
+                body.name,
+                body.registries,
+                actor=actor,
+            )
 
-    row, url = await asyncio.to_thread(create)
-    message = f"Hook {row.name} ({row.source}) created. Give this URL to the registry."
-    return done(request, signed, message, url, "Webhook URL")
+    new = await asyncio.to_thread(create)
+    message = f"Hook {new.row.name} ({new.row.source}) created. Give this URL to the registry."
+    return done(request, signed, message, new.url, "Webhook URL")
 
 
 @router.post(ADMIN + "/hooks/{hook_id}/revoke")

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from tidegate.errors import Conflict, NotFound
 from tidegate.security.passwords import hash_password, password_problem
-from tidegate.security.usernames import user_name_problem
+from tidegate.signin.usernames import user_name_problem
 from tidegate.store import audit, users
 from tidegate.store.credentials import ROLES
 from tidegate.store.models import User

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from tidegate.engine import service
+from tidegate.engine import control
 from tidegate.errors import NotFound
 from tidegate.events.grammar import REPOSITORY_MAX, text_problem
 from tidegate.events.sources import SOURCES
@@ -193,5 +193,5 @@ async def replay(request: Request, signed: Page, event_id: str) -> Response:
         raise NotFound(f"event {event_id} does not exist")
     state = app_state(request)
     loaded = await asyncio.to_thread(state.workflows.load)
-    await service.replay(state.runtime, event_id, loaded.workflows, signed.caller.user)
+    await control.replay(state.runtime, event_id, loaded.workflows, signed.caller.user)
     return RedirectResponse(f"/events/{event_id}#runs", 303)

@@ -32,8 +32,8 @@ from starlette.responses import RedirectResponse, Response
 
 from tidegate.errors import SignInRefused
 from tidegate.events.grammar import clip
-from tidegate.security.oidc import OidcClient, new_pkce
-from tidegate.security.oidc_identity import Identity, identity
+from tidegate.signin.oidc import OidcClient, new_pkce
+from tidegate.signin.oidc_identity import Identity, identity
 from tidegate.store import audit, users
 from tidegate.web.state import AppState, app_state
 from tidegate.web.ui.access import safe_next

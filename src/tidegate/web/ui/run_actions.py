@@ -15,7 +15,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from tidegate.engine import service
+from tidegate.engine import control
 from tidegate.errors import Conflict, Forbidden, NotFound
 from tidegate.store import approvals as store_approvals
 from tidegate.web.schemas import storable
@@ -65,7 +65,7 @@ async def decide(
         )
     caller = signed.caller
     try:
-        await service.decide(state.runtime, approval_id, caller.user, verb, comment, caller.groups)
+        await control.decide(state.runtime, approval_id, caller.user, verb, comment, caller.groups)
     except Forbidden:
         message = f"{caller.user} is not one of the people who may decide this approval."
         return await refused(request, signed, 403, "Not yours to decide", message)
@@ -78,7 +78,7 @@ async def decide(
 async def cancel(request: Request, signed: Page, state: State, run_id: str) -> Response:
     await checked_form(request, signed, "approver")
     try:
-        await service.cancel(state.runtime, run_id, signed.caller.user)
+        await control.cancel(state.runtime, run_id, signed.caller.user)
     except NotFound as exc:
         return await refused(request, signed, 404, "No such run", exc.message)
     except Conflict as exc:
@@ -90,7 +90,7 @@ async def cancel(request: Request, signed: Page, state: State, run_id: str) -> R
 async def rerun(request: Request, signed: Page, state: State, run_id: str) -> Response:
     await checked_form(request, signed, "approver")
     try:
-        new_id = await service.rerun(state.runtime, run_id, signed.caller.user)
+        new_id = await control.rerun(state.runtime, run_id, signed.caller.user)
     except NotFound as exc:
         return await refused(request, signed, 404, "No such run", exc.message)
     except Conflict as exc:

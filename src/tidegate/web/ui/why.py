@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from tidegate.events.model import ImageEvent
+from tidegate.image_event import ImageEvent
 from tidegate.store.models import Run
 from tidegate.workflows import LoadedWorkflow
 from tidegate.workflows.match import Rejection, explain

@@ -15,6 +15,7 @@ from tidegate.engine.planner import plan_runs
 from tidegate.engine.runtime import Runtime
 from tidegate.errors import Conflict, NotFound
 from tidegate.security.tracebacks import scrubbed
+from tidegate.status import Status
 from tidegate.store import audit
 from tidegate.store import events as store_events
 from tidegate.store import runs as store_runs
@@ -58,7 +59,7 @@ async def resume_queued(runtime: Runtime) -> int:
         with runtime.db.session() as session:
             return [
                 Started(run.id, run.concurrency_key)
-                for run in store_runs.runs_with_status(session, ["queued"])
+                for run in store_runs.runs_with_status(session, [Status.QUEUED])
             ]
 
     pending = await asyncio.to_thread(queued)

@@ -75,11 +75,9 @@ class ApiClient:
         with self._reaching():
             return self._check(self._client.post(path, json=body, **kwargs))
 
-    def post_raw(self, path: str, content: bytes, content_type: str) -> Any:
+    def post_raw(self, path: str, content: bytes, headers: Mapping[str, str]) -> Any:
         with self._reaching():
-            return self._check(
-                self._client.post(path, content=content, headers={"Content-Type": content_type})
-            )
+            return self._check(self._client.post(path, content=content, headers=headers))
 
     def stream_events(self, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """Server-sent events as (event, data) pairs."""

@@ -1,4 +1,4 @@
-"""Service containers beside a job's steps, and when they count as ready.
+"""When a service container counts as ready.
 
 A service is ready when, checked in this order of preference:
 
@@ -15,7 +15,8 @@ A service that exits, or is not ready when the timeout passes, is the user's fai
 (`ServiceFailed`, a `StepFailed`): the message names the service, what was waited for,
 and its last lines of output.
 
-The engine calls go through `ServiceEngine`, a narrow seam the docker executor provides.
+The engine calls go through `ServiceEngine`, a narrow seam; `Probe` provides it over
+the socket layer.
 """
 
 from __future__ import annotations
@@ -23,32 +24,21 @@ from __future__ import annotations
 import asyncio
 import shlex
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from contextlib import suppress
 from typing import Any, Protocol
 
-from tidegate.errors import StepFailed
+from docker.errors import NotFound
+
+from tidegate.executors.base import ServiceFailed, ServiceHandle
+from tidegate.executors.docker.bridge import call
+from tidegate.executors.docker.engine import ContainerEngineError, Engine
 
 LAST_LINES = 10  # of a failed service's output, in its error message
 _PROBE_TIMEOUT = 5.0  # seconds for one TCP connect
 
 
-class ServiceFailed(StepFailed):
-    """The service did not start or never became ready."""
-
-
-@dataclass(frozen=True)
-class ServiceHandle:
-    """A started service container. `network` is its network mode (`host`, `none`, a name)."""
-
-    name: str
-    container_id: str
-    image: str
-    network: str
-    labels: Mapping[str, str] = field(default_factory=dict)
-
-
 class ServiceEngine(Protocol):
-    """The engine calls readiness needs (provided by the docker executor)."""
+    """The engine calls readiness needs."""
 
     async def inspect(self, container_id: str) -> dict[str, Any]:
         """The container's inspect document."""
@@ -61,6 +51,29 @@ class ServiceEngine(Protocol):
     async def last_lines(self, container_id: str, count: int) -> list[str]:
         """The container's last `count` lines of output (stdout and stderr)."""
         ...
+
+
+class Probe:
+    """`ServiceEngine` over the socket layer."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def inspect(self, container_id: str) -> dict[str, Any]:
+        try:
+            return await call(lambda: self.engine.inspect(container_id))
+        except ContainerEngineError as exc:
+            if isinstance(exc.__cause__, NotFound):  # removed under us: it exited
+                return {"State": {"Running": False, "ExitCode": None}}
+            raise
+
+    async def exec(self, container_id: str, argv: list[str]) -> tuple[int, str]:
+        return await call(lambda: self.engine.exec(container_id, argv))
+
+    async def last_lines(self, container_id: str, count: int) -> list[str]:
+        with suppress(ContainerEngineError):
+            return await call(lambda: self.engine.last_lines(container_id, count))
+        return []
 
 
 def healthcheck_argv(healthcheck: Mapping[str, Any] | None) -> list[str] | None:

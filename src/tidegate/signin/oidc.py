@@ -27,7 +27,7 @@ from joserfc.jwk import KeySet
 from tidegate.config import Settings
 from tidegate.errors import SignInRefused
 from tidegate.events.grammar import clip
-from tidegate.security.oidc_identity import claim_value
+from tidegate.signin.oidc_identity import claim_value
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 CALLBACK_PATH = "/login/oidc/callback"

@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tidegate.config import Settings
+from tidegate.events.hooks import create_hook
+from tidegate.events.sources import SOURCES
 from tidegate.security.passwords import hash_password
-from tidegate.security.tokens import new_token
+from tidegate.security.tokens import API_PREFIX, new_token
 from tidegate.store import credentials, users
 from tidegate.store.db import Database
 
 CREDENTIALS_FILE = "credentials.json"
 SERVER_FILE = "server.json"
-FIRST_SOURCES = ("dockerhub", "registry")
 
 
 @dataclass
@@ -38,23 +39,25 @@ def credentials_path(settings: Settings) -> Path:
 
 
 def bootstrap(settings: Settings, db: Database) -> FirstRun | None:
-    """Create the first hooks and admin token on an empty database; None otherwise."""
+    """Create the first hooks (one per source) and admin token on an empty database;
+    None otherwise."""
     with db.session() as session:
         # Ever had any, revoked or not: revoking every token must not mint a new admin.
         if credentials.list_hooks(session, include_revoked=True) or credentials.list_api_tokens(
             session, include_revoked=True
         ):
             return None
-        first = FirstRun(admin_token=new_token("tga_"), admin_password=secrets.token_urlsafe(15))
+        first = FirstRun(
+            admin_token=new_token(API_PREFIX), admin_password=secrets.token_urlsafe(15)
+        )
         credentials.create_api_token(session, "admin", "admin", first.admin_token)
         if users.find_user(session, "admin") is None:
             users.create_user(session, "admin", "admin", hash_password(first.admin_password))
         else:
             first.admin_password = ""  # made by hand before the first start: theirs
-        for source in FIRST_SOURCES:
-            token = new_token("tgh_")
-            credentials.create_hook(session, source, f"{source} (first start)", token)
-            first.hooks[source] = f"{settings.base_url}/hooks/{source}/{token}"
+        for source in SOURCES:
+            hook = create_hook(session, settings.base_url, source, f"{source} (first start)")
+            first.hooks[source] = hook.url
     written: dict[str, object] = {"admin_token": first.admin_token, "hooks": first.hooks}
     if first.admin_password:
         written["admin_password"] = first.admin_password

@@ -17,7 +17,7 @@ from typing import Any
 from tidegate.config import Settings
 from tidegate.errors import SignInRefused
 from tidegate.events.grammar import clip, text_problem
-from tidegate.security.usernames import user_name_problem
+from tidegate.signin.usernames import user_name_problem
 from tidegate.store.credentials import ROLES
 
 MAX_GROUPS = 500  # kept with the session: bounded, whatever a provider sends

@@ -1,25 +1,15 @@
-"""The normalized event every source produces (DESIGN.md, "Normalized event")."""
+"""The normalized event every source produces: one image push, whatever registry sent it.
+
+On the ground floor: the store keeps it, workflows match it, the engine runs it, and
+the sources (events/sources/) make it; it imports nothing of Tidegate's.
+"""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-SOURCES = (
-    "dockerhub",
-    "registry",
-    "harbor",
-    "quay",
-    "ghcr",
-    "acr",
-    "ecr",
-    "gar",
-    "gitlab",
-    "generic",
-)
 
 
 class ImageEvent(BaseModel):
@@ -47,8 +37,3 @@ class ImageEvent(BaseModel):
         if self.digest:
             return f"{self.registry}/{self.repository}@{self.digest}"
         return f"{self.registry}/{self.repository}:{self.tag or 'latest'}"
-
-
-def body_hash(body: bytes) -> str:
-    """Delivery id for senders that give none: the body's SHA-256."""
-    return "sha256:" + hashlib.sha256(body).hexdigest()

@@ -1,0 +1,1 @@
+"""Who a person is: local user names and sign-in through an OpenID Connect provider."""
