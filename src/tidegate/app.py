@@ -13,8 +13,11 @@ from fastapi.staticfiles import StaticFiles
 from tidegate import __version__
 from tidegate.config import Settings, server_environment
 from tidegate.engine import launch as engine_launch
-from tidegate.engine.control import resume_queued, sweep
+from tidegate.engine import parking, prune
+from tidegate.engine.control import sweep
 from tidegate.engine.intake_runs import IntakeRuns
+from tidegate.engine.launcher import Launcher
+from tidegate.engine.polling import build_poller
 from tidegate.engine.runtime import Runtime, set_runtime
 from tidegate.engine.wakeups import Wakeups
 from tidegate.events.intake import Intake
@@ -42,7 +45,7 @@ from tidegate.workflows.reloads import note_problems
 log = logging.getLogger(__name__)
 
 
-def build_state(settings: Settings) -> AppState:
+def build_state(settings: Settings, launcher: Launcher | None = None) -> AppState:
     # Owner-only: the database holds raw webhook bodies (callback URLs are secrets).
     secure_data_dir(settings.data_dir, settings.sqlite_files)
     db = Database(settings.db_url)
@@ -63,7 +66,11 @@ def build_state(settings: Settings) -> AppState:
         runtime=runtime,
         workflows=workflows,
         metrics=metrics_registry(db),
-        intake=Intake(db, IntakeRuns(workflows), max_body_bytes=settings.max_body_bytes),
+        intake=Intake(
+            db,
+            IntakeRuns(workflows, launcher or Launcher()),
+            max_body_bytes=settings.max_body_bytes,
+        ),
     )
 
 
@@ -110,7 +117,8 @@ async def reap_leftovers(state: AppState) -> None:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    state = build_state(settings)
+    launcher = Launcher()  # starts the runs the intake commits (engine/launcher.py)
+    state = build_state(settings, launcher)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -118,19 +126,36 @@ def create_app(settings: Settings) -> FastAPI:
         set_runtime(state.runtime)
         watcher = asyncio.create_task(watch_workflows(state))
         sweeper: asyncio.Task[None] | None = None
+        launching: asyncio.Task[None] | None = None
+        polling: asyncio.Task[None] | None = None
+        deadlines: asyncio.Task[None] | None = None
         if settings.run_engine:
             # Orphans of a crashed predecessor die before recovery re-runs their steps.
             await reap_leftovers(state)
             await asyncio.to_thread(engine_launch.launch, settings)
             state.engine_running = True
-            await resume_queued(state.runtime)
+            # Its first look starts what a predecessor left queued.
+            launching = asyncio.create_task(launcher.run(state.runtime))
             sweeper = asyncio.create_task(sweep(state.runtime))
+            # `on.image.poll` (poll/poller.py): frees its leases when cancelled.
+            poller = build_poller(settings, state.runtime, state.workflows, launcher)
+            polling = asyncio.create_task(poller.run())
+            # Parked runs hold no workflow, so recovery does not see them: a decision
+            # taken while the engine was down (or lost to a crash) continues them here.
+            await parking.resume_decided(state.runtime)
+            deadlines = asyncio.create_task(parking.watch_deadlines(state.runtime))
+            prune.schedule(state.runtime, until=watcher)  # retention (engine/prune.py)
         try:
             yield
         finally:
             watcher.cancel()
-            if sweeper is not None:
-                sweeper.cancel()
+            for task in (sweeper, launching, deadlines, polling):
+                if task is not None:
+                    task.cancel()
+            if polling is not None:
+                await asyncio.gather(polling, return_exceptions=True)
+            if launching is not None:  # no start may reach DBOS after its shutdown
+                await asyncio.gather(launching, return_exceptions=True)
             if state.engine_running:
                 state.engine_running = False
                 await asyncio.to_thread(engine_launch.shutdown)

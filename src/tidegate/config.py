@@ -20,7 +20,7 @@ from pydantic_settings import (
 )
 
 from tidegate.security.allowlist import DOCKERHUB_CALLBACK_HOSTS
-from tidegate.store.credentials import ROLES
+from tidegate.security.roles import ROLES
 
 
 def _split_csv(value: Any) -> Any:
@@ -104,6 +104,21 @@ class Settings(BaseSettings):
     oidc_roles: dict[str, str] = Field(default_factory=dict)
     oidc_default_role: str = "viewer"
     oidc_name: str = ""  # the button's "Sign in with …" (empty: the issuer's host)
+    # Retention (docs/operations.md, Retention): 0 keeps forever. Runs queued, running or
+    # waiting are never pruned. Finished runs lose their log, steps and deliveries past
+    # `retention_days` or past the newest `retention_runs_per_workflow` of their workflow.
+    retention_days: float = Field(default=30.0, ge=0)
+    retention_runs_per_workflow: int = Field(default=10_000, ge=0)
+    # Promotions, approvals and their decisions (with the run row they belong to), and
+    # the audit trail: the record of who let what through.
+    retention_audit_days: float = Field(default=365.0, ge=0)
+    # Events with no run (left none, or whose runs were pruned), by when they came in.
+    retention_events_days: float = Field(default=30.0, ge=0)
+    # A run's workspace goes when it succeeds (or after `workspace_keep_succeeded_hours`);
+    # after any other end it stays `workspace_keep_failed_hours`.
+    workspace_keep_succeeded_hours: float = Field(default=0.0, ge=0)
+    workspace_keep_failed_hours: float = Field(default=24.0, ge=0)
+    prune_interval: float = Field(default=3600.0, ge=0)  # seconds; 0: no scheduled prune
     # CLI client
     url: str = "http://127.0.0.1:8080"
     token: SecretStr | None = None

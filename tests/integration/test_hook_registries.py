@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from tests.support import Server, serve_env
 from tidegate.cli import app
+from tidegate.events.sources import SOURCES
 
 runner = CliRunner()
 
@@ -44,7 +45,10 @@ def test_api_creates_and_lists_a_bound_hook(server: Server) -> None:
         ({"source": "registry", "registries": ["*"]}, "not a host name"),
         ({"source": "registry", "registries": ["a" * 256]}, "at most 255"),
         ({"source": "registry", "registries": ["::1"]}, "in brackets"),
-        ({"source": "dockerhub", "registries": ["registry.example.com"]}, "only registry hooks"),
+        (
+            {"source": "dockerhub", "registries": ["registry.example.com"]},
+            "dockerhub events name their registry",
+        ),
     ],
 )
 def test_api_refuses_what_is_not_a_registry_binding(
@@ -55,7 +59,7 @@ def test_api_refuses_what_is_not_a_registry_binding(
         assert answer.status_code == 422
         assert answer.json()["error"] == "invalid_request"
         assert says in answer.json()["detail"]
-        assert len(c.get("/api/v1/hooks").json()) == 2  # the first start's, nothing more
+        assert len(c.get("/api/v1/hooks").json()) == len(SOURCES)  # the first start's, no more
 
 
 def test_cli_creates_and_lists_a_bound_hook(tmp_path: Path, database_url: str) -> None:
@@ -86,7 +90,7 @@ def test_cli_creates_and_lists_a_bound_hook(tmp_path: Path, database_url: str) -
 
     for args, says in (
         (["registry", "--registry", "registry.internal/acme"], "leave out scheme"),
-        (["dockerhub", "--registry", "registry.internal"], "only registry hooks"),
+        (["dockerhub", "--registry", "registry.internal"], "dockerhub events name their registry"),
     ):
         refused = runner.invoke(app, ["hook", "create", *args], env=env)
         assert refused.exit_code == 1

@@ -28,11 +28,12 @@ FIELDS = (
 CONTEXTS = ("bare", "double", "single", "heredoc", "heredoc_dash")
 
 
-def script() -> str:
-    """Each field written to a file from each quoting context a script might use."""
-    lines = []
+def script(out_dir: Path) -> str:
+    """Each field written to a file from each quoting context a script might use, in a
+    folder of the run's own outside its workspace (removed when the run succeeds)."""
+    lines = [f'mkdir -p "{out_dir}/$TIDEGATE_RUN_ID"']
     for field in FIELDS:
-        out = f'"$TIDEGATE_WORKSPACE/{field}'
+        out = f'"{out_dir}/$TIDEGATE_RUN_ID/{field}'
         lines += [
             f'printf %s ${{{{ event.{field} }}}} > {out}.bare"',
             f'printf %s "${{{{ event.{field} }}}}" > {out}.double"',
@@ -47,8 +48,8 @@ def script() -> str:
     return "\n".join(lines)
 
 
-def workflow() -> str:
-    body = "\n".join("          " + line for line in script().splitlines())
+def workflow(out_dir: Path) -> str:
+    body = "\n".join("          " + line for line in script(out_dir).splitlines())
     return f"""
 name: corpus
 on_unresolved: tag
@@ -67,7 +68,7 @@ jobs:
 def server(tmp_path_factory: pytest.TempPathFactory, module_database_url: str) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("corpus")
     settings = make_settings(root, module_database_url)
-    write_workflow(settings, "corpus", workflow())
+    write_workflow(settings, "corpus", workflow(root / "out"))
     handle = start_server(settings)
     try:
         yield handle
@@ -80,7 +81,7 @@ def test_hostile_values_never_run_and_come_back_intact(
     server: Server, source: str, tmp_path: Path
 ) -> None:
     marker = tmp_path / "PWNED"
-    workspaces = Path(server.settings.data_dir) / "workspaces"
+    written_by = Path(server.settings.data_dir).parent / "out"
     started: list[str] = []
     serial = 0
     for path in PLACES[source][1]:
@@ -101,7 +102,7 @@ def test_hostile_values_never_run_and_come_back_intact(
         for field in FIELDS:
             value = stored[field]
             for context in CONTEXTS:
-                written = (workspaces / run_id / f"{field}.{context}").read_text()
+                written = (written_by / run_id / f"{field}.{context}").read_text()
                 expected = value + "\n" if context.startswith("heredoc") else value
                 assert written == expected, (run_id, field, context, value[:60])
     assert not marker.exists()

@@ -53,6 +53,12 @@ def dockerhub_body(pusher: str) -> bytes:
     return json.dumps(body).encode()
 
 
+@pytest.fixture
+def server(server_factory: Callable[..., Server]) -> Server:
+    """A server that keeps a succeeded run's workspace: the tests read what steps wrote."""
+    return server_factory(workspace_keep_succeeded_hours=1)
+
+
 @pytest.mark.parametrize("pusher", PUSHERS)
 def test_pusher_text_is_never_run_and_arrives_intact(server: Server, pusher: str) -> None:
     server.settings.secrets = {"TOKEN": SecretStr("hunter2-secret")}
@@ -110,7 +116,7 @@ def registry_body(host: str, digest: str, pusher: str) -> bytes:
 def test_container_shell_form_gets_the_pusher_as_a_variable(
     server_factory: Callable[..., Server], podman: Podman, tmp_path: Path
 ) -> None:
-    server = server_factory(docker_host=podman.url)
+    server = server_factory(docker_host=podman.url, workspace_keep_succeeded_hours=1)
     registry = Registry(tmp_path / "registry").start()
     try:
         image = ImageBuilder(tmp_path / "images").build("app")

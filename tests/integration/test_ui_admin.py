@@ -129,7 +129,7 @@ def test_hooks_bind_registries_and_invalid_ones_are_refused_on_the_page(server: 
         before = snapshot(server)
         refused = post(ada, "/admin/hooks", source="dockerhub", name="d", registries="x.io")
         assert refused.status_code == 422
-        assert "only registry hooks are bound to registries" in text(refused.text)
+        assert "dockerhub events name their registry themselves" in text(refused.text)
         assert 'aria-invalid="true"' in refused.text
         long = post(ada, "/admin/hooks", source="registry", name="n" * 201)
         assert long.status_code == 422 and "200 characters" in text(long.text)

@@ -57,7 +57,7 @@ def test_registries_are_for_registry_hooks_only() -> None:
         "b.test:5000",
     ]
     assert canonical_registries("dockerhub", []) == []
-    with pytest.raises(ValueError, match="only registry hooks"):
+    with pytest.raises(ValueError, match="only registry, harbor, .* hooks are bound"):
         canonical_registries("dockerhub", ["a.test"])
 
 

@@ -7,10 +7,12 @@ import pytest
 from tidegate.errors import NotFound
 from tidegate.events.grammar import event_problem
 from tidegate.events.sources import ALIASES, SOURCES, known_source
+from tidegate.events.sources.auth import HookAuth, Refused
 from tidegate.events.sources.base import split_reference
 from tidegate.web.api.hooks_intake import router
 
 REFERENCES = ["acme/web:v1.2.3", "acme/web", "team/sub/api:2.0.0-rc.1"]
+AUTH = HookAuth("contract-test-secret-0123456789")
 
 
 @pytest.mark.parametrize("name", SOURCES)
@@ -18,7 +20,9 @@ def test_every_source_has_the_contract(name: str) -> None:
     source = SOURCES[name]
     assert source.name == name
     assert isinstance(source.bindable, bool)
-    for method in ("verify", "parse", "sample"):
+    assert isinstance(source.takes_secret, bool)
+    assert source.secret_header is None or source.takes_secret
+    for method in ("verify", "parse", "sample", "sign"):
         assert callable(getattr(source, method, None)), f"{name} has no {method}"
 
 
@@ -26,10 +30,10 @@ def test_every_source_has_the_contract(name: str) -> None:
 @pytest.mark.parametrize("name", SOURCES)
 def test_sample_round_trips_through_parse(name: str, reference: str) -> None:
     source = SOURCES[name]
-    body, headers = source.sample(reference)
+    body, headers = source.sample(reference, auth=AUTH)
     assert headers == {k.lower(): v for k, v in headers.items()}, "header names lower-case"
     assert "content-type" in headers
-    source.verify(headers, body)  # a sample comes from the sender it claims
+    source.verify(headers, body, AUTH)  # a sample comes from the sender it claims
 
     parsed = source.parse(body, headers)
 
@@ -47,10 +51,34 @@ def test_dockerhub_sample_carries_a_callback_url() -> None:
     assert SOURCES["dockerhub"].parse(body, headers).events[0].callback_url == url
 
 
+@pytest.mark.parametrize("name", SOURCES)
+def test_a_signing_source_refuses_what_its_secret_did_not_make(name: str) -> None:
+    source = SOURCES[name]
+    body, headers = source.sample("acme/web:v1", auth=AUTH)
+    signed = source.sign(body, AUTH)
+    if not source.takes_secret:
+        assert signed == {}
+        return
+    assert signed and set(signed) <= set(headers)
+    unsigned = {k: v for k, v in headers.items() if k not in signed}
+    with pytest.raises(Refused) as missing:
+        source.verify(unsigned, body, AUTH)
+    assert missing.value.reason == "missing"
+    other = HookAuth("another-secret-0123456789abcdef")
+    with pytest.raises(Refused) as wrong:
+        source.verify(headers | source.sign(body, other), body, AUTH)
+    assert wrong.value.reason == "mismatch"
+    assert AUTH.secret not in wrong.value.message  # never the secret in what is logged
+    with pytest.raises(Refused) as none:
+        source.verify(headers, body, HookAuth())
+    assert none.value.reason == "no_secret"
+
+
 def test_known_source_names_the_table() -> None:
     assert known_source("registry") is SOURCES["registry"]
-    with pytest.raises(NotFound, match=r"unknown source 'harbor'; known: dockerhub, registry"):
-        known_source("harbor")
+    known = "acr, artifactory, cloudevents, dockerhub, ecr, gar, ghcr, harbor, quay, registry"
+    with pytest.raises(NotFound, match=rf"unknown source 'nexus'; known: {known}"):
+        known_source("nexus")
 
 
 def test_jenkins_paths_come_from_the_aliases() -> None:

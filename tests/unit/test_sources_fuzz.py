@@ -11,8 +11,9 @@ from urllib.parse import urlencode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tidegate.errors import PayloadError
+from tidegate.errors import PayloadError, Unverified
 from tidegate.events.sources import SOURCES
+from tidegate.events.sources.auth import HookAuth
 from tidegate.events.sources.base import Parsed
 from tidegate.image_event import ImageEvent
 
@@ -27,6 +28,15 @@ KEYS = [
     "events", "id", "timestamp", "action", "target", "mediaType", "digest", "repository",
     "url", "tag", "request", "host", "actor", "name", "source", "addr", "push_data",
     "pushed_at", "pusher", "repo_name", "namespace", "callback_url", "media_type",
+    # harbor, ghcr, quay, acr, ecr, gar, artifactory, cloudevents
+    "type", "occur_at", "operator", "event_data", "resources", "resource_url",
+    "repo_full_name", "specversion", "data", "time", "package", "package_type",
+    "package_version", "container_metadata", "package_url", "manifest", "sender", "login",
+    "owner", "version", "updated_tags", "docker_url", "detail-type", "detail",
+    "action-type", "result", "image-tag", "image-digest", "repository-name",
+    "manifest-media-type", "account", "region", "message", "messageId", "publishTime",
+    "jpd_origin", "event_type", "domain", "repo_key", "image_name", "sha256",
+    "registry", "mime_type",
 ]  # fmt: skip
 CONTENT_TYPES = [
     None,
@@ -58,7 +68,19 @@ json_values = st.recursive(
     ),
     max_leaves=30,
 )
-headers = st.sampled_from(CONTENT_TYPES).map(lambda ct: {} if ct is None else {"content-type": ct})
+EXTRA_HEADERS = [
+    {},
+    {"x-github-event": "package"},
+    {"x-github-event": "registry_package", "x-github-delivery": "\x00"},
+    {"x-github-event": "ping"},
+    {"ce-specversion": "1.0", "ce-type": "dev.tidegate.image.pushed", "ce-id": "1"},
+    {"ce-specversion": "0.3", "ce-type": "x", "ce-id": "\ud800"},
+]
+headers = st.builds(
+    lambda ct, extra: extra | ({} if ct is None else {"content-type": ct}),
+    st.sampled_from(CONTENT_TYPES),
+    st.sampled_from(EXTRA_HEADERS),
+)
 
 
 def check(body: bytes, head: dict[str, str]) -> None:
@@ -136,3 +158,36 @@ def test_mutated_recordings(data: st.DataObject, head: dict[str, str]) -> None:
         else:
             obj[last] = data.draw(swapped(obj[last]))
     check(data.draw(encodings(doc)), head)
+
+
+AUTHS = [
+    HookAuth(),
+    HookAuth("fuzz-secret-0123456789abcdef"),
+    HookAuth("fuzz-secret-0123456789abcdef", "x-key"),
+]
+header_values = st.text(max_size=80) | st.sampled_from(["Bearer ", "sha256=", "Bearer \u00e9", ""])
+
+
+@fuzz
+@given(
+    body=st.binary(max_size=256),
+    found=st.dictionaries(
+        st.sampled_from(
+            ["authorization", "x-hub-signature-256", "x-api-key", "x-key", "x-jfrog-event-auth"]
+        ),
+        header_values,
+        max_size=3,
+    ),
+    auth=st.sampled_from(AUTHS),
+)
+def test_verify_refuses_with_unverified_only(
+    body: bytes, found: dict[str, str], auth: HookAuth
+) -> None:
+    for source in SOURCES.values():
+        try:
+            source.verify(found, body, auth)
+        except Unverified as err:
+            assert err.message and auth.secret not in err.message or not auth.secret
+            continue
+        # Accepted: a source that signs nothing, or the header held the secret itself.
+        assert not source.takes_secret or auth.secret in "".join(found.values())

@@ -260,11 +260,12 @@ def test_graph_problems_are_reported_with_other_problems() -> None:
         ({"repositories": ["a/b"], "tags": [">=x"]}, ("tags", 0), "invalid version range"),
         ({"repositories": ["a/b"], "tags": []}, ("tags",), "at least 1 item"),
         ({"repositories": ["a/b"], "sources": ["hub"]}, ("sources", 0), "unknown source 'hub'"),
-        # Only what the source table holds: no Harbor source, so `harbor` is a mistake.
+        # Only what the source table holds: no Nexus source, so `nexus` is a mistake.
         (
-            {"repositories": ["a/b"], "sources": ["harbor"]},
+            {"repositories": ["a/b"], "sources": ["nexus"]},
             ("sources", 0),
-            "unknown source 'harbor'; known: dockerhub, registry",
+            "unknown source 'nexus'; known: acr, artifactory, cloudevents, dockerhub, ecr, "
+            "gar, ghcr, harbor, quay, registry",
         ),
         ({"repositories": ["a/b"], "registries": ["a b"]}, ("registries", 0), "pattern"),
         ({"repositories": ["a/b"], "tag": ["x"]}, ("tag",), "did you mean 'tags'?"),

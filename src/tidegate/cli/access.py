@@ -5,6 +5,7 @@ Creating and revoking them is recorded in the audit trail, the actor being `cli_
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
@@ -12,21 +13,11 @@ import typer
 from sqlalchemy.orm import Session
 
 from tidegate.cli.actor import cli_actor
-from tidegate.cli.base import (
-    JsonFlag,
-    err,
-    fail,
-    hook_app,
-    listing,
-    local_db,
-    out,
-    revoke,
-    settings,
-    token_app,
-)
+from tidegate.cli.base import JsonFlag, err, fail, hook_app, out, settings, token_app
+from tidegate.cli.database import listing, local_db, revoke
 from tidegate.errors import NotFound
 from tidegate.events.grammar import text_problem
-from tidegate.events.hooks import checked_registries, create_hook
+from tidegate.events.hooks import checked_registries, checked_secret, create_hook
 from tidegate.events.sources import SOURCES
 from tidegate.security.tokens import API_PREFIX, new_token
 from tidegate.store import audit, credentials
@@ -50,18 +41,43 @@ def hook_create(
             "private address.",
         ),
     ] = None,
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            help="The secret the sender signs with or sends (harbor, ghcr, acr, ecr, "
+            "artifactory, cloudevents); `-` reads it from stdin. Default: a new one, printed."
+        ),
+    ] = None,
+    secret_header: Annotated[
+        str, typer.Option(help="ecr only: the API key header, if not X-Api-Key.")
+    ] = "",
 ) -> None:
     """Create a webhook endpoint and print its URL (shown once: it holds the secret)."""
+    if secret == "-":  # noqa: S105 (stdin, not a password)
+        secret = sys.stdin.readline().strip()
     try:  # before the database: a typo costs no migration
         registries = checked_registries(source, registry or [])
+        checked_secret(source, secret, secret_header)
     except (NotFound, ValueError) as exc:
         raise fail(str(exc)) from exc
     cfg = settings()
     db = local_db(cfg)
     with db.session() as session:
-        hook = create_hook(session, cfg.base_url, source, name, registries, actor=cli_actor())
+        hook = create_hook(
+            session,
+            cfg.base_url,
+            source,
+            name,
+            registries,
+            actor=cli_actor(),
+            secret=secret,
+            secret_header=secret_header,
+        )
     out.print(hook.url, highlight=False, soft_wrap=True)
-    err.print(f"hook {hook.row.id} created; the URL is shown only now.")
+    if hook.secret and not secret:  # made here: the sender needs it
+        out.print(hook.secret, highlight=False, soft_wrap=True)
+    shown = "URL and secret are" if hook.secret and not secret else "URL is"
+    err.print(f"hook {hook.row.id} created; the {shown} shown only now.")
 
 
 @hook_app.command("list")

@@ -10,6 +10,7 @@ from typing import Any
 import httpx2
 
 from tidegate.errors import TidegateError
+from tidegate.security.tls import verifying_context
 
 
 class ApiError(TidegateError):
@@ -41,7 +42,12 @@ class ApiClient:
         self._hints = dict(hints or {})
         self._unreachable_hint = unreachable_hint
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx2.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._client = httpx2.Client(
+            base_url=self.url,
+            headers=headers,
+            timeout=timeout,
+            verify=verifying_context(),  # the CA bundle read only if the server speaks TLS
+        )
 
     @contextmanager
     def _reaching(self) -> Iterator[None]:

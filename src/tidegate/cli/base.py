@@ -1,28 +1,28 @@
-"""What every command shares: the Typer apps, the consoles, settings, the API client."""
+"""What every command shares: the Typer apps, the consoles, settings, the API client.
+
+Light by design: every command imports this, and `tidegate runs` or `tidegate promote`
+must start without the database's modules (those are in `database`).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
-from sqlalchemy.orm import Session
 from typer.core import TyperOption
 
 from tidegate import __version__
-from tidegate.cli.api_client import ApiClient
-from tidegate.cli.first_start import credentials_path, read_credentials, read_server
+from tidegate.cli.data_files import credentials_path, read_credentials, read_server
 from tidegate.config import Settings, load_settings
 from tidegate.errors import TidegateError
 from tidegate.logs import TIME_FORMAT
-from tidegate.security.datadir import secure_data_dir
-from tidegate.store.db import Database
-from tidegate.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from tidegate.cli.api_client import ApiClient
 
 HELP = {"help_option_names": ["-h", "--help"]}  # inherited by every subcommand
 
@@ -105,17 +105,11 @@ def _located() -> tuple[Settings, str]:
     return cfg.model_copy(update=update), "recorded"
 
 
-def local_db(cfg: Settings) -> Database:
-    """The configured database, migrated to this version (a no-op when it is current)."""
-    secure_data_dir(cfg.data_dir, cfg.sqlite_files)
-    db = Database(cfg.db_url)
-    upgrade(db.engine)
-    return db
-
-
 def client() -> ApiClient:
     """A client for the configured server, with hints that say where its URL and token
     came from, for when it does not answer or refuses the token."""
+    from tidegate.cli.api_client import ApiClient  # httpx: the API's commands only
+
     cfg, origin = _located()
     creds = credentials_path(cfg)
     if cfg.token:
@@ -188,26 +182,12 @@ def shown_time(value: datetime | str | None) -> str:
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    from rich.table import Table  # only where a table is printed
+
     t = Table(*columns, box=None, pad_edge=False)
     for row in rows:
         t.add_row(*(_cell(c, row.get(c)) for c in columns))
     out.print(t)
-
-
-def listing(rows_of: Callable[[Session], Sequence[Any]], columns: list[str], as_json: bool) -> None:
-    """Rows read from the database, shown by `columns` (times as ISO 8601)."""
-    with local_db(settings()).session() as session:
-        rows = [{c: _shown(getattr(row, c)) for c in columns} for row in rows_of(session)]
-    print_json(rows) if as_json else table(rows, columns)
-
-
-def revoke(what: str, row_id: str, revoking: Callable[[Session, str], object | None]) -> None:
-    """Revoke hook or token `row_id` in the database; a clear error if there is none."""
-    with local_db(settings()).session() as session:
-        row = revoking(session, row_id)
-    if row is None:
-        raise fail(f"{what} {row_id} does not exist")
-    out.print(f"{what} {row_id} revoked")
 
 
 def _cell(column: str, value: object) -> str:
@@ -216,7 +196,3 @@ def _cell(column: str, value: object) -> str:
     if column.endswith("_at") and isinstance(value, str | datetime):
         return shown_time(value)
     return "" if value is None else str(value)
-
-
-def _shown(value: object) -> object:
-    return shown_time(value) if isinstance(value, datetime) else value

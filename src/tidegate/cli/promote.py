@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
-from rich.progress import DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from tidegate.cli.base import JsonFlag, app, err, fail, out, print_json, settings
 from tidegate.config import Settings
@@ -46,26 +45,18 @@ def promote(
     registry API (credentials from docker config.json and Tidegate's settings)."""
     del all_platforms
     cfg = settings()
-    with Progress(
-        TextColumn("copying"),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("copy", total=None)
-        try:
-            done = asyncio.run(
-                promote_by_hand(
-                    cfg,
-                    source,
-                    destination,
-                    lambda n: progress.advance(task, n),
-                    signatures=signatures,
-                )
-            )
-        except TidegateError as exc:
-            raise fail(exc.message) from exc
+
+    def copy(on_progress: Callable[[int], None] | None) -> HandPromotion:
+        run = promote_by_hand(cfg, source, destination, on_progress, signatures=signatures)
+        return asyncio.run(run)
+
+    try:
+        # A bar only where someone watches: a pipe or a log shows none, and a script's
+        # promotion starts without rich.progress (9 ms of CPU to import, more on a busy
+        # machine: 40-50 ms of wall time measured with 2 cores shared by 13 runnables).
+        done = _with_progress(copy) if err.is_terminal else copy(None)
+    except TidegateError as exc:
+        raise fail(exc.message) from exc
     result = done.result
     summary: dict[str, Any] = {
         "source": str(done.source),
@@ -88,6 +79,15 @@ def promote(
         )
         if done.carried is not None:
             out.print(done.carried.summary(), highlight=False)
+
+
+def _with_progress(copy: Callable[[Callable[[int], None]], HandPromotion]) -> HandPromotion:
+    from rich.progress import DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    columns = (TextColumn("copying"), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("copy", total=None)
+        return copy(lambda n: progress.advance(task, n))
 
 
 @dataclass

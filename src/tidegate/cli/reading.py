@@ -23,9 +23,7 @@ from tidegate.cli.base import (
     waiting_line,
 )
 from tidegate.errors import TidegateError
-from tidegate.store.runs import STATUSES
-
-# --- reading --------------------------------------------------------------------
+from tidegate.status import RUN_STATUSES as STATUSES
 
 
 @app.command()

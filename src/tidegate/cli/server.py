@@ -10,12 +10,11 @@ from typing import Annotated, Any
 import typer
 
 from tidegate import logs
-from tidegate.cli.base import app, db_app, err, fail, local_db, out, settings
-from tidegate.cli.first_start import FirstRun, bootstrap, credentials_path, record_server
+from tidegate.cli.base import app, db_app, err, fail, out, settings
+from tidegate.cli.data_files import FirstRun, credentials_path, record_server
+from tidegate.cli.database import local_db
+from tidegate.cli.first_start import bootstrap
 from tidegate.config import Settings, load_settings
-from tidegate.security.datadir import secure_data_dir
-from tidegate.store.db import Database
-from tidegate.store.migrate import upgrade
 
 
 def shortened(url: str) -> str:
@@ -104,8 +103,5 @@ def _banner(cfg: Settings, first: FirstRun | None) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database schema to this version."""
-    cfg = settings()
-    secure_data_dir(cfg.data_dir, cfg.sqlite_files)
-    db = Database(cfg.db_url)
-    upgrade(db.engine)
+    local_db(settings()).dispose()
     out.print("database is up to date")

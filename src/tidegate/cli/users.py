@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tidegate.cli.actor import cli_actor
-from tidegate.cli.base import JsonFlag, app, err, fail, listing, local_db, out, settings
+from tidegate.cli.base import JsonFlag, app, err, fail, out, settings
+from tidegate.cli.database import listing, local_db
 from tidegate.security.passwords import hash_password, password_problem
 from tidegate.signin.usernames import user_name_problem
 from tidegate.store import audit, users

@@ -1,9 +1,12 @@
 """Approvals: opened by a job, decided by people, settled once.
 
-The job waits in a checkpointed step that re-reads the approval whenever it is rung
-(a decision in this process) and every wake interval (another process's decision, the
-deadline). People's decisions are counted under a lock on the approval's row, so two
-approvers deciding at once settle it exactly once.
+A run without a concurrency key parks: its approval job ends its workflow while the
+approval is pending (the job and run stay `waiting` in the database), and whoever
+closes the approval (a decision, a cancel, the deadline scan) settles the job and
+starts the run's continuation (`parking.py`). A run with a concurrency key keeps
+its job waiting in a checkpointed step that re-reads the approval whenever it is rung
+and every wake interval. People's decisions are counted under a lock on the approval's
+row, so two approvers deciding at once settle it exactly once.
 """
 
 from __future__ import annotations
@@ -16,20 +19,23 @@ from sqlalchemy.orm import Session
 
 from tidegate import logs
 from tidegate.engine.capabilities import capabilities
-from tidegate.engine.checkpoints import Checkpoint, OpenedApproval
+from tidegate.engine.checkpoints import Checkpoint, OpenedApproval, RunPlan
 from tidegate.engine.loaded import load_run, load_run_async
 from tidegate.engine.runtime import Runtime, get_runtime
 from tidegate.engine.stepctx import expr_context, make_step_context
 from tidegate.engine.steps.notify import NotifyStep, notify
-from tidegate.engine.wakeups import approval_key
+from tidegate.engine.wakeups import approval_key, run_key
 from tidegate.errors import Conflict, Forbidden, NotFound
-from tidegate.status import ApprovalStatus, Status, after_approval
+from tidegate.status import RUN_FINAL, ApprovalStatus, Status, after_approval
 from tidegate.store import approvals as store
 from tidegate.store import audit
 from tidegate.store import runs as store_runs
 from tidegate.store.models import Approval
+from tidegate.store.waiting import parks
 from tidegate.telemetry import APPROVAL_SECONDS
 from tidegate.workflows import NotifySpec, compile_template
+
+PARKED = "parked"  # `wait_for_decision`: the job ends its workflow; the decision goes on
 
 
 def open_approval(run_id: str, job_id: str) -> Checkpoint:
@@ -60,6 +66,7 @@ def open_approval(run_id: str, job_id: str) -> Checkpoint:
             store_runs.set_job_status(session, run_id, job_id, Status.WAITING)
             store_runs.set_run_status(session, run_id, Status.WAITING)
     if row.status == ApprovalStatus.PENDING:
+        runtime.wakeups.ring(run_key(run_id))  # every job waiting: the run can park
         name = loaded.run.workflow_name
         logs.note(
             "run.waiting",
@@ -128,9 +135,21 @@ def _expire(session: Session, row: Approval) -> None:
         session.refresh(row)
 
 
+def _parks_pending(runtime: Runtime, approval_id: str) -> bool:
+    with runtime.db.session() as session:
+        row = store.get_approval(session, approval_id)
+        if row is None or row.status != ApprovalStatus.PENDING:
+            return False
+        run = store_runs.get_run(session, row.run_id)
+        return run is not None and parks(run)
+
+
 async def wait_for_decision(approval_id: str) -> str:
-    """Block until the approval is settled (or its deadline passes: timed out)."""
+    """Block until the approval is settled (or its deadline passes: timed out); PARKED
+    at once when it is pending and its run parks (the decision continues the run)."""
     runtime = get_runtime()
+    if await asyncio.to_thread(_parks_pending, runtime, approval_id):
+        return PARKED
 
     def settled() -> str | None:
         with runtime.db.session() as session:
@@ -150,11 +169,19 @@ async def wait_for_decision(approval_id: str) -> str:
 
 def settle(run_id: str, job_id: str, approval_id: str) -> str:
     """The job's status from its settled approval; the run leaves `waiting`."""
-    runtime = get_runtime()
+    return settle_job(get_runtime(), run_id, job_id, approval_id)
+
+
+def settle_job(runtime: Runtime, run_id: str, job_id: str, approval_id: str) -> str:
+    """End the job as its settled approval says, once: whoever comes second (the job's
+    own workflow, a continuation after a crash) finds the job ended and its status."""
     with runtime.db.session() as session:
         row = store.get_approval(session, approval_id)
         outcome = row.status if row is not None else ApprovalStatus.REJECTED
         status = after_approval(outcome)
+        if not store.end_job(session, run_id, job_id, status.value):
+            ended = store.job_status(session, run_id, job_id)
+            return ended or status.value
         if row is not None and row.decided_at is not None:
             waited = (row.decided_at - row.created_at).total_seconds()
             APPROVAL_SECONDS.labels(outcome).observe(max(waited, 0.0))
@@ -171,7 +198,37 @@ def settle(run_id: str, job_id: str, approval_id: str) -> str:
                 )
         if not store.pending_for_run(session, run_id):
             store_runs.set_run_status(session, run_id, Status.RUNNING)
+    runtime.wakeups.ring(run_key(run_id))
     return status.value
+
+
+def settle_parked(runtime: Runtime, approval_id: str) -> str | None:
+    """Settle the job of a closed approval whose run parks; the run id, which needs
+    its continuation (None when the run keeps its own workflow waiting)."""
+    with runtime.db.session() as session:
+        row = store.get_approval(session, approval_id)
+        run = store_runs.get_run(session, row.run_id) if row is not None else None
+        if row is None or run is None or not parks(run):
+            return None
+        if row.status == ApprovalStatus.PENDING:
+            return None
+        run_id, job_id = row.run_id, row.job_id
+    settle_job(runtime, run_id, job_id, approval_id)
+    return run_id
+
+
+def resume_run(run_id: str, approval_id: str) -> Checkpoint | None:
+    """A continuation's first step: the approval's job settled (again: idempotent, for a
+    crash between decision and settling), and the run's plan; None when it has ended."""
+    runtime = get_runtime()
+    settle_parked(runtime, approval_id)
+    with runtime.db.session() as session:
+        run = store_runs.get_run(session, run_id)
+        if run is None or run.status in RUN_FINAL:
+            return None
+    loaded = load_run(runtime, run_id)
+    jobs = {job_id: list(job.needs) for job_id, job in loaded.workflow.jobs.items()}
+    return RunPlan(jobs, [step.retries for step in loaded.workflow.finally_]).checkpoint()
 
 
 def outcome_text(session: Session, row: Approval) -> str:
@@ -194,6 +251,7 @@ DECIDED = {"approve": "approved", "reject": "rejected"}
 class Decision:
     approval: Approval
     settled: str | None  # "approved" / "rejected" when this decision settled it
+    continues: str | None = None  # the parked run this decision continues
 
 
 def allowed(
@@ -254,8 +312,10 @@ def decide(
             store.close_approval(session, row.id, settled)
         session.flush()
         session.refresh(row)
+    continues = None
     if settled:
         runtime.wakeups.ring(approval_key(approval_id))
+        continues = settle_parked(runtime, approval_id)
     done = f"{DECIDED[decision]} by {logs.clean(user)}"
     if not settled:  # one of several approvals needed
         done += f" ({len(approvals)} of {row.required})"
@@ -269,14 +329,35 @@ def decide(
         decision=decision,
         settled=settled,
     )
-    return Decision(approval=row, settled=settled)
+    return Decision(approval=row, settled=settled, continues=continues)
 
 
-def cancel_pending(runtime: Runtime, run_id: str) -> None:
-    """Close the run's open approvals as cancelled and wake their jobs."""
+def cancel_pending(runtime: Runtime, run_id: str) -> list[str]:
+    """Close the run's open approvals as cancelled and wake their jobs; the ids of those
+    whose parked run needs a continuation."""
     with runtime.db.session() as session:
         pending = store.pending_for_run(session, run_id)
-        for row in pending:
-            store.close_approval(session, row.id, ApprovalStatus.CANCELLED)
-    for row in pending:
-        runtime.wakeups.ring(approval_key(row.id))
+        closed = [
+            row.id
+            for row in pending
+            if store.close_approval(session, row.id, ApprovalStatus.CANCELLED)
+        ]
+    for approval_id in closed:
+        runtime.wakeups.ring(approval_key(approval_id))
+    return [a for a in closed if settle_parked(runtime, a) is not None]
+
+
+def expire_due(runtime: Runtime) -> list[tuple[str, str]]:
+    """Time out the parked runs' approvals whose deadline has passed; (run id, approval
+    id) of those this call closed. The conditional close decides, with several
+    processes scanning, which one settles the job and starts the continuation."""
+    with runtime.db.session() as session:
+        due = [(row.run_id, row.id) for row in store.due(session, datetime.now(UTC))]
+    closed = []
+    for run_id, approval_id in due:
+        with runtime.db.session() as session:
+            if not store.close_approval(session, approval_id, ApprovalStatus.TIMED_OUT):
+                continue
+        settle_parked(runtime, approval_id)
+        closed.append((run_id, approval_id))
+    return closed

@@ -7,6 +7,7 @@ Each function is safe to run again after a crash: its state changes are idempote
 from __future__ import annotations
 
 from tidegate import logs
+from tidegate.engine import workspaces
 from tidegate.engine.checkpoints import Checkpoint, Conclusion, JobPlan, RunPlan
 from tidegate.engine.decisions import job_verdict
 from tidegate.engine.loaded import load_run
@@ -17,6 +18,7 @@ from tidegate.engine.wakeups import run_key
 from tidegate.status import JOB_FINAL, Status, run_status
 from tidegate.store import runs as store_runs
 from tidegate.store.models import Run
+from tidegate.store.waiting import parks
 from tidegate.telemetry import RUN_SECONDS
 
 RUN = "run"  # `decide_job`'s verdict for a job that runs; any other is its final status
@@ -99,18 +101,26 @@ def fail_job(run_id: str, job_id: str, message: str) -> str:
 
 
 async def wait_for_jobs(run_id: str, job_ids: list[str]) -> dict[str, str]:
-    """Block until at least one of `job_ids` has ended; returns those that have."""
+    """Block until at least one of `job_ids` has ended; returns those that have. Empty
+    when the run parks: every one of them waits for an approval (`store.waiting.parks`)."""
     runtime = get_runtime()
     wanted = set(job_ids)
 
     def ended() -> dict[str, str] | None:
         with runtime.db.session() as session:
-            done = {
+            statuses = {
                 job.job_id: job.status
                 for job in store_runs.jobs_of(session, run_id)
-                if job.job_id in wanted and job.status in JOB_FINAL
+                if job.job_id in wanted
             }
-        return done or None
+            done = {job_id: s for job_id, s in statuses.items() if s in JOB_FINAL}
+            if done:
+                return done
+            if statuses and all(s == Status.WAITING for s in statuses.values()):
+                run = store_runs.get_run(session, run_id)
+                if run is not None and parks(run):
+                    return {}
+        return None
 
     result = await runtime.wakeups.until(run_key(run_id), ended)
     assert result is not None
@@ -141,6 +151,7 @@ def finish_run(run_id: str, status: str, engine_error: bool, error: str) -> str:
             _note_end(runtime, run, status)
     with runtime.lock:
         runtime.cancelled.discard(run_id)
+    workspaces.on_run_end(runtime, run_id, status)  # retention (engine/workspaces.py)
     return status
 
 

@@ -17,9 +17,12 @@ def expression_context(
     env: Mapping[str, str],
     secrets: Mapping[str, str],
     job_status: str = "running",
+    event_ctx: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
+    """`event_ctx`: `event_context(event)` when the caller has it already (a run's
+    steps share one: `loaded.Snapshot`)."""
     return {
-        "event": event_context(event),
+        "event": dict(event_ctx) if event_ctx is not None else event_context(event),
         "job": {"status": job_status},
         "run": dict(run),
         "jobs": {job_id: {"status": status} for job_id, status in jobs.items()},

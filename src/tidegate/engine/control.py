@@ -9,7 +9,7 @@ import structlog
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from tidegate import logs
-from tidegate.engine import approval, durable
+from tidegate.engine import approval, durable, parking
 from tidegate.engine.launch import SERIAL_QUEUE
 from tidegate.engine.planner import plan_runs
 from tidegate.engine.runtime import Runtime
@@ -77,12 +77,14 @@ async def sweep(runtime: Runtime) -> None:
         await asyncio.sleep(runtime.wakeups.interval)
         try:
             await resume_queued(runtime)
+            await parking.resume_decided(runtime)
         except Exception as exc:  # the next round tries again; say where in the log
             log.error("sweep.failed", where=scrubbed(exc))
 
 
-def cancel_run(runtime: Runtime, run_id: str, actor: str) -> None:
-    """Ask a run to stop: its step is killed, its approvals close; `finally` still runs."""
+def cancel_run(runtime: Runtime, run_id: str, actor: str) -> list[str]:
+    """Ask a run to stop: its step is killed, its approvals close; `finally` still runs.
+    Returns the approvals whose parked run goes on (to its `finally`) in a continuation."""
     with runtime.db.session() as session:
         run = store_runs.get_run(session, run_id)
         if run is None:
@@ -93,17 +95,19 @@ def cancel_run(runtime: Runtime, run_id: str, actor: str) -> None:
         name = run.workflow_name
     with runtime.lock:
         runtime.cancelled.add(run_id)
-    approval.cancel_pending(runtime, run_id)
+    closed = approval.cancel_pending(runtime, run_id)
     logs.note(
         "run.cancel_requested",
         f"run {run_id} {name}: cancel requested by {logs.clean(actor)}",
         run_id=run_id,
         user=actor,
     )
+    return closed
 
 
 async def cancel(runtime: Runtime, run_id: str, actor: str) -> None:
-    await asyncio.to_thread(cancel_run, runtime, run_id, actor)
+    closed = await asyncio.to_thread(cancel_run, runtime, run_id, actor)
+    await parking.start_continuations(runtime, [(run_id, a) for a in closed])
 
 
 def _copy_run(runtime: Runtime, run_id: str, actor: str) -> Started:
@@ -169,11 +173,15 @@ async def decide(
     comment: str,
     groups: frozenset[str] = frozenset(),
 ) -> approval.Decision:
-    """Decide in this process; the waiting job is rung here, or looks again on its own.
+    """Decide in this process; a parked run goes on in its continuation, a waiting job
+    is rung here or looks again on its own.
 
     `groups` are the person's groups from their identity provider (OIDC), besides the
     server's `groups` setting.
     """
-    return await asyncio.to_thread(
+    decided = await asyncio.to_thread(
         approval.decide, runtime, approval_id, user, decision, comment, groups
     )
+    if decided.continues:
+        await parking.start_continuations(runtime, [(decided.continues, approval_id)])
+    return decided

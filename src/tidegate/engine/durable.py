@@ -8,11 +8,21 @@ run costs no polling. What touches the world happens in `execute`/`approval` fun
 checkpointed as steps: after a crash, finished steps are not run again and the one in
 flight runs once more.
 
+A run parks at an approval (see `approval.py`): when every job still going waits for
+a person, the job and run workflows end and the database says `waiting`. Closing the
+approval starts the run's continuation (`continue_run`, id `{run}.after.{approval}`):
+the same run logic again, where starting a job whose workflow exists returns it and
+only what has not run yet runs. Continuations of one run share a serial queue
+partition, and each first waits for the run's own workflow to end, so no two drive a
+run at once.
+
 What a step returns is checkpointed as plain data and read back through the classes
 of `checkpoints.py`; statuses cross that line as plain strings and become `Status` here.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 from dbos import DBOS, SetWorkflowID, StepOptions
 
@@ -58,12 +68,40 @@ async def run_workflow(run_id: str) -> str:
     pinned = Pinned.restore(await DBOS.run_step_async(BOOKKEEPING, pinning.pin_image, run_id))
     if pinned.refused:
         await DBOS.run_step_async(BOOKKEEPING, bookkeeping.skip_jobs, run_id)
-        outcome = Conclusion(Status.FAILED, False, pinned.error)
-    else:
-        statuses = await _jobs(run_id, plan.jobs)
-        outcome = Conclusion.restore(
-            await DBOS.run_step_async(BOOKKEEPING, bookkeeping.conclude, run_id, statuses)
-        )
+        return await _finish(run_id, plan, Conclusion(Status.FAILED, False, pinned.error))
+    return await _drive(run_id, plan)
+
+
+def continuation_id(run_id: str, approval_id: str) -> str:
+    return f"{run_id}.after.{approval_id}"
+
+
+@DBOS.workflow(name="tidegate.run.after")
+async def continue_run(run_id: str, approval_id: str) -> str:
+    """The run goes on after `approval_id` was settled (its run had parked)."""
+    # The run's first workflow may still be driving it (another job was running): it
+    # carries on by itself, and this one looks once it has ended.
+    if await DBOS.get_workflow_status_async(run_id) is not None:
+        with contextlib.suppress(Exception):  # how it ended is in the database, read next
+            await DBOS.get_result_async(run_id)
+    resumed = await DBOS.run_step_async(BOOKKEEPING, approval.resume_run, run_id, approval_id)
+    if resumed is None:
+        return "ended"  # finished already (by another continuation): nothing runs again
+    return await _drive(run_id, RunPlan.restore(resumed))
+
+
+async def _drive(run_id: str, plan: RunPlan) -> str:
+    """The run's jobs, then `finally` and its end; PARKED when it waits for people."""
+    statuses = await _jobs(run_id, plan.jobs)
+    if statuses is None:
+        return approval.PARKED
+    outcome = Conclusion.restore(
+        await DBOS.run_step_async(BOOKKEEPING, bookkeeping.conclude, run_id, statuses)
+    )
+    return await _finish(run_id, plan, outcome)
+
+
+async def _finish(run_id: str, plan: RunPlan, outcome: Conclusion) -> str:
     status, error = outcome.status, outcome.error
     finally_failed = False
     for index, retries in enumerate(plan.finally_retries):
@@ -85,8 +123,9 @@ async def run_workflow(run_id: str) -> str:
     return final
 
 
-async def _jobs(run_id: str, needs: dict[str, list[str]]) -> dict[str, str]:
-    """Start each job once what it needs has ended; return every job's status."""
+async def _jobs(run_id: str, needs: dict[str, list[str]]) -> dict[str, str] | None:
+    """Start each job once what it needs has ended; return every job's status, or None
+    when the run parks (every job still going waits for an approval)."""
     statuses: dict[str, str] = {}
     started: set[str] = set()
     while len(statuses) < len(needs):
@@ -102,6 +141,8 @@ async def _jobs(run_id: str, needs: dict[str, list[str]]) -> dict[str, str]:
         ended: dict[str, str] = await DBOS.run_step_async(
             ONCE, bookkeeping.wait_for_jobs, run_id, running
         )
+        if not ended:
+            return None
         statuses.update(ended)
     return statuses
 
@@ -127,7 +168,10 @@ async def _job(run_id: str, job_id: str, needs: dict[str, str]) -> str:
     if verdict != bookkeeping.RUN:
         return verdict
     if plan.approval:
-        status = await _approval(run_id, job_id)
+        settled = await _approval(run_id, job_id)
+        if settled is None:
+            return Status.WAITING.value
+        status = settled
     elif plan.services:
         status = await _with_services(run_id, job_id, plan.retries)
     else:
@@ -197,13 +241,15 @@ async def _step_with_retries(
     return status
 
 
-async def _approval(run_id: str, job_id: str) -> Status:
+async def _approval(run_id: str, job_id: str) -> Status | None:
     opened = OpenedApproval.restore(
         await DBOS.run_step_async(BOOKKEEPING, approval.open_approval, run_id, job_id)
     )
     approval_id = opened.approval_id
     await DBOS.run_step_async(ONCE, approval.notify_opened, run_id, job_id, approval_id)
-    await DBOS.run_step_async(ONCE, approval.wait_for_decision, approval_id)
+    waited = await DBOS.run_step_async(ONCE, approval.wait_for_decision, approval_id)
+    if waited == approval.PARKED:
+        return None  # whoever closes the approval settles the job
     status: str = await DBOS.run_step_async(
         BOOKKEEPING, approval.settle, run_id, job_id, approval_id
     )

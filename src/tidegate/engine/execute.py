@@ -16,15 +16,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from tidegate.engine.capabilities import capabilities
 from tidegate.engine.decisions import Ended, before_attempt, ended_by, forgive
-from tidegate.engine.loaded import FINALLY, LoadedRun, load_run_async
+from tidegate.engine.loaded import FINALLY, LoadedRun, load_run_in
 from tidegate.engine.logsink import LogSink, event_secrets
 from tidegate.engine.runtime import Runtime, get_runtime
 from tidegate.engine.stepctx import expr_context, make_step_context
 from tidegate.engine.steps import STEP_KINDS
 from tidegate.status import Status
 from tidegate.store import runs as store_runs
+from tidegate.store.logs import append_lines
 from tidegate.telemetry import STEP_SECONDS
 from tidegate.workflows import Step
 
@@ -56,30 +59,77 @@ def step_name(step: Step) -> str:
 
 @dataclass(frozen=True)
 class StepRecord:
-    """The step's row: upserted off the event loop."""
+    """Where the step's row is."""
 
-    runtime: Runtime
     run_id: str
     job_id: str
     index: int
     name: str
     kind: str
 
-    async def write(self, status: Status, **fields: Any) -> None:
-        def store() -> None:
-            with self.runtime.db.session() as session:
-                store_runs.upsert_step(
-                    session,
-                    self.run_id,
-                    self.job_id,
-                    self.index,
-                    name=self.name,
-                    kind=self.kind,
-                    status=status.value,
-                    **fields,
-                )
+    def write(self, session: Session, status: Status, **fields: Any) -> None:
+        store_runs.upsert_step(
+            session,
+            self.run_id,
+            self.job_id,
+            self.index,
+            name=self.name,
+            kind=self.kind,
+            status=status.value,
+            **fields,
+        )
 
-        await asyncio.to_thread(store)
+
+@dataclass(frozen=True)
+class Attempt:
+    """What `begin` read and decided: the step, and how it ended if it does not run."""
+
+    loaded: LoadedRun
+    step: Step
+    job_env: dict[str, str]
+    timeout: float
+    record: StepRecord
+    early: Ended | None
+
+
+def begin(
+    runtime: Runtime,
+    run_id: str,
+    job_id: str,
+    index: int,
+    attempt: int,
+    job_failed: bool,
+    run_status: str,
+) -> Attempt:
+    """Load the run and decide whether the step runs, on one thread hop (blocking); a
+    step that does not run is recorded here. The run's row says whether it was cancelled."""
+    in_finally = job_id == FINALLY
+    with runtime.db.session() as session:
+        loaded = load_run_in(session, run_id)
+        if in_finally:
+            step, job_env = loaded.workflow.finally_[index], {}
+        else:
+            job = loaded.workflow.jobs[job_id]
+            step, job_env = job.steps[index], dict(job.env)
+        timeout = step_timeout(loaded, job_id, step.timeout or runtime.settings.step_timeout)
+        record = StepRecord(run_id, job_id, index, step_name(step), step.kind)
+        cancelled = run_id in runtime.cancelled or loaded.run.cancel_requested
+        early = before_attempt(
+            step,
+            expr_context(runtime, loaded, loaded.job_statuses, run_status),
+            in_finally=in_finally,
+            cancelled=not in_finally and cancelled,
+            job_failed=job_failed,
+            timeout=timeout,
+        )
+        if early is not None:
+            record.write(session, early.status, error=early.error)
+    return Attempt(loaded, step, job_env, timeout, record, early)
+
+
+def record_running(runtime: Runtime, record: StepRecord, attempt: int) -> None:
+    with runtime.db.session() as session:
+        record.write(session, Status.RUNNING, attempts=attempt, started_at=_now(), error="")
 
 
 def cancel_requested(runtime: Runtime, run_id: str) -> bool:
@@ -100,34 +150,26 @@ async def execute_step(
     engine_error: bool,
 ) -> str:
     """One attempt of one step. Returns its status (as plain text: the checkpoint);
-    never raises for the user's failure."""
-    runtime = get_runtime()
-    loaded = await load_run_async(runtime, run_id)
-    in_finally = job_id == FINALLY
-    if in_finally:
-        step, job_env = loaded.workflow.finally_[index], {}
-    else:
-        job = loaded.workflow.jobs[job_id]
-        step, job_env = job.steps[index], dict(job.env)
-    timeout = step_timeout(loaded, job_id, step.timeout or runtime.settings.step_timeout)
-    record = StepRecord(runtime, run_id, job_id, index, step_name(step), step.kind)
-    early = before_attempt(
-        step,
-        expr_context(runtime, loaded, loaded.job_statuses, run_status),
-        in_finally=in_finally,
-        cancelled=not in_finally and await asyncio.to_thread(cancel_requested, runtime, run_id),
-        job_failed=job_failed,
-        timeout=timeout,
-    )
-    if early is not None:
-        await record.write(early.status, error=early.error)
-        return early.status.value
+    never raises for the user's failure.
 
+    Around the step's own work: a read (`begin`), the "running" record written while
+    the command starts (nothing waits for its commit but the end), and the end: the
+    log's last lines with the step's final record, one transaction.
+    """
+    runtime = get_runtime()
+    began = await asyncio.to_thread(
+        begin, runtime, run_id, job_id, index, attempt, job_failed, run_status
+    )
+    if began.early is not None:
+        return began.early.status.value
+    running = asyncio.ensure_future(
+        asyncio.to_thread(record_running, runtime, began.record, attempt)
+    )
+    loaded, step, in_finally = began.loaded, began.step, job_id == FINALLY
     sink = LogSink(
         runtime.db, run_id, job_id, index, [*runtime.secret_values(), *event_secrets(loaded.event)]
     )
-    await record.write(Status.RUNNING, attempts=attempt, started_at=_now(), error="")
-    began = time.monotonic()
+    started = time.monotonic()
     cancel = asyncio.Event()
     notes: dict[str, Any] = {}
     async with _watching(runtime, run_id, sink, cancel, watch_db=not in_finally):
@@ -140,11 +182,11 @@ async def execute_step(
                 job_id=job_id,
                 index=index,
                 spec=step.spec,
-                job_env=job_env,
+                job_env=began.job_env,
                 step_env=dict(step.env),
                 run_status=run_status,
                 engine_error=engine_error,
-                timeout=timeout,
+                timeout=began.timeout,
                 log=sink.write,
                 cancel=cancel,
             )
@@ -160,11 +202,22 @@ async def execute_step(
     final = forgive(ended, step.continue_on_error)
     if final is not ended:
         await _note(sink, final)
-        await sink.flush()
-    await record.write(
-        final.status, error=final.error, exit_code=notes.get("exit_code"), finished_at=_now()
-    )
-    STEP_SECONDS.labels(step.kind, final.status.value).observe(time.monotonic() - began)
+    lines = await sink.rest()
+    await running  # the final record goes after it, never under it
+
+    def end() -> None:
+        with runtime.db.session() as session:
+            append_lines(session, run_id, job_id, index, lines)
+            began.record.write(
+                session,
+                final.status,
+                error=final.error,
+                exit_code=notes.get("exit_code"),
+                finished_at=_now(),
+            )
+
+    await asyncio.to_thread(end)
+    STEP_SECONDS.labels(step.kind, final.status.value).observe(time.monotonic() - started)
     return final.status.value
 
 
@@ -173,7 +226,8 @@ async def _watching(
     runtime: Runtime, run_id: str, sink: LogSink, cancel: asyncio.Event, *, watch_db: bool
 ) -> AsyncIterator[None]:
     """While the attempt runs: flush its log, and set `cancel` when its run is cancelled
-    (asked in another process too: the database is polled). Flushes once more at the end."""
+    (asked in another process too: the database is polled). What is left in the log
+    at the end goes with the step's final record."""
 
     async def watch() -> None:
         while not cancel.is_set():
@@ -183,13 +237,16 @@ async def _watching(
                 cancel.set()
 
     watcher = asyncio.create_task(watch())
+    done = False
     try:
         yield
+        done = True
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-        await sink.flush()
+        if not done:  # cut short (a shutdown): what it printed is kept all the same
+            await sink.flush()
 
 
 async def _note(sink: LogSink, ended: Ended) -> None:

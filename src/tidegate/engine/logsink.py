@@ -28,8 +28,12 @@ def mask(text: str, secrets: list[str]) -> str:
     return text
 
 
+Line = tuple[datetime, str, str]  # (ts, stream, text), masked
+
+
 class LogSink:
-    """One step's log. `write` is cheap; a batch reaches the database every 250 ms."""
+    """One step's log. `write` is cheap; a batch reaches the database every 250 ms, and
+    the last one with the step's final record (`rest`, in one transaction)."""
 
     def __init__(
         self, db: Database, run_id: str, job_id: str, index: int, secrets: list[str]
@@ -38,8 +42,11 @@ class LogSink:
         self._key = (run_id, job_id, index)
         # Longest first, so a secret containing another is masked whole.
         self._secrets = sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True)
-        self._buffer: list[tuple[datetime, str, str]] = []
+        self._buffer: list[Line] = []
         self._last_flush = asyncio.get_running_loop().time()
+        # The last batch handed over; each waits for the one before, so lines keep their
+        # order even when a flush's waiter is cancelled (its write goes on regardless).
+        self._writing: asyncio.Future[None] | None = None
 
     async def write(self, stream: str, text: str) -> None:
         self._buffer.append((datetime.now(UTC), stream, mask(text, self._secrets)))
@@ -48,10 +55,22 @@ class LogSink:
             await self.flush()
 
     async def flush(self) -> None:
-        if not self._buffer:
-            return
+        if self._buffer:
+            batch, self._buffer = self._buffer, []
+            self._last_flush = asyncio.get_running_loop().time()
+            self._writing = asyncio.ensure_future(self._store(batch, after=self._writing))
+        await self._written()
+
+    async def rest(self) -> list[Line]:
+        """The lines not yet written, taken out: the caller stores them (after every
+        earlier batch is in)."""
+        await self._written()
         batch, self._buffer = self._buffer, []
-        self._last_flush = asyncio.get_running_loop().time()
+        return batch
+
+    async def _store(self, batch: list[Line], after: asyncio.Future[None] | None) -> None:
+        if after is not None:  # one batch at a time, in order
+            await asyncio.wait({after})
         run_id, job_id, index = self._key
 
         def store() -> None:
@@ -59,3 +78,13 @@ class LogSink:
                 append_lines(session, run_id, job_id, index, batch)
 
         await asyncio.to_thread(store)
+
+    async def _written(self) -> None:
+        """Until the last batch handed over is in (and so every one before it)."""
+        writing = self._writing
+        if writing is None:
+            return
+        await asyncio.wait({writing})  # a cancel here leaves the write going on
+        if self._writing is writing:
+            self._writing = None
+        writing.result()  # its failure

@@ -12,17 +12,18 @@ from __future__ import annotations
 import asyncio
 
 from tidegate.engine.checkpoints import Checkpoint, Pinned
-from tidegate.engine.loaded import load_run_async
+from tidegate.engine.loaded import LoadedRun, load_run_in
 from tidegate.engine.runtime import Runtime, get_runtime
 from tidegate.image_event import ImageEvent
 from tidegate.registry import ImageRef, RegistryError
 from tidegate.store import runs as store_runs
+from tidegate.store.credentials import registries_of_event
 
 
 async def pin_image(run_id: str) -> Checkpoint:
     """Resolve and store the run's digest; says why not when it cannot."""
     runtime = get_runtime()
-    loaded = await load_run_async(runtime, run_id)
+    loaded, bound = await asyncio.to_thread(_load, runtime, run_id)
     event, run = loaded.event, loaded.run
     policy = loaded.workflow.on_unresolved
     if run.digest:
@@ -32,7 +33,6 @@ async def pin_image(run_id: str) -> Checkpoint:
         ref = ImageRef(
             registry=event.registry, repository=event.repository, tag=event.tag or "latest"
         )
-        bound = await asyncio.to_thread(runtime.bound_registries, run.event_id)
         try:
             async with runtime.registry_client(bound) as client:
                 digest = (await client.resolve(ref)).digest
@@ -40,6 +40,16 @@ async def pin_image(run_id: str) -> Checkpoint:
             error = f"cannot resolve {ref} to a digest: {exc.brief}"
     await asyncio.to_thread(_record, runtime, run_id, event, digest, error)
     return Pinned(digest, error, policy).checkpoint()
+
+
+def _load(runtime: Runtime, run_id: str) -> tuple[LoadedRun, list[str]]:
+    """The run, and the registries its hook is bound to when it has no digest yet (one
+    thread hop, one transaction)."""
+    with runtime.db.session() as session:
+        loaded = load_run_in(session, run_id)
+        if loaded.run.digest or loaded.event.digest:
+            return loaded, []
+        return loaded, registries_of_event(session, loaded.run.event_id)
 
 
 def _record(runtime: Runtime, run_id: str, event: ImageEvent, digest: str, error: str) -> None:

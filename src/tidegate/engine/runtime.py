@@ -37,6 +37,7 @@ class Runtime:
     # Runs whose cancellation this process asked for: steps poll this beside the database.
     cancelled: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _secrets: tuple[object, dict[str, str]] | None = field(default=None, init=False, repr=False)
 
     @property
     def workspaces(self) -> Path:
@@ -75,10 +76,17 @@ class Runtime:
             return {"identitytoken": found.identity_token}
         return {"username": found.username, "password": found.password}
 
+    @property
+    def secret_map(self) -> dict[str, str]:
+        """`secrets` in expressions: the settings' secrets, unwrapped once per value of
+        the setting (every step asks; a new mapping assigned to it is seen at once)."""
+        given = self.settings.secrets
+        if self._secrets is None or self._secrets[0] is not given:
+            self._secrets = (given, {k: v.get_secret_value() for k, v in given.items()})
+        return self._secrets[1]
+
     def secret_values(self) -> list[str]:
-        return [
-            s.get_secret_value() for s in self.settings.secrets.values() if s.get_secret_value()
-        ]
+        return [value for value in self.secret_map.values() if value]
 
 
 _runtime: Runtime | None = None

@@ -16,7 +16,7 @@ C = TypeVar("C")
 
 
 def secrets_of(runtime: Runtime) -> dict[str, str]:
-    return {name: value.get_secret_value() for name, value in runtime.settings.secrets.items()}
+    return runtime.secret_map
 
 
 def expr_context(
@@ -28,6 +28,7 @@ def expr_context(
         jobs=jobs,
         env=dict(loaded.workflow.env),
         secrets=secrets_of(runtime),
+        event_ctx=loaded.event_context or None,
     )
 
 

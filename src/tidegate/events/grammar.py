@@ -69,22 +69,19 @@ def text_problem(value: str, limit: int = NAME_MAX) -> str | None:
 
 
 def repository_problem(value: str) -> str | None:
-    if len(value) > REPOSITORY_MAX or not REPOSITORY_RE.fullmatch(value):
-        return f"{clip(value)} is not a valid repository name"
-    return None
+    return _grammar_problem(value, REPOSITORY_RE, "repository name", REPOSITORY_MAX)
 
 
 def tag_problem(value: str) -> str | None:
-    if value and not TAG_RE.fullmatch(value):
-        return f"{clip(value)} is not a valid tag"
-    return None
+    return _grammar_problem(value, TAG_RE, "tag") if value else None  # TAG_RE bounds it
 
 
 def digest_problem(value: str) -> str | None:
     if not value:
         return None
-    if len(value) > NAME_MAX or not DIGEST_RE.fullmatch(value):
-        return f"{clip(value)} is not a valid digest"
+    problem = _grammar_problem(value, DIGEST_RE, "digest")
+    if problem is not None:
+        return problem
     algorithm, _, encoded = value.partition(":")
     size = _DIGEST_HEX.get(algorithm)
     if size is not None and (len(encoded) != size or not _is_lower_hex(encoded)):
@@ -93,17 +90,23 @@ def digest_problem(value: str) -> str | None:
 
 
 def host_problem(value: str) -> str | None:
-    if len(value) > NAME_MAX or not HOST_RE.fullmatch(value):
-        return f"{clip(value)} is not a valid host[:port]"
-    return None
+    return _grammar_problem(value, HOST_RE, "host[:port]")
 
 
 def media_type_problem(value: str) -> str | None:
     if not value:
         return None
-    if len(value) > NAME_MAX or not value.isascii() or not _MEDIA_TYPE_RE.fullmatch(value):
-        return f"{clip(value)} is not a valid media type"
-    return text_problem(value)
+    problem = _grammar_problem(value, _MEDIA_TYPE_RE, "media type", ascii_only=True)
+    return problem or text_problem(value)
+
+
+def _grammar_problem(
+    value: str, grammar: re.Pattern[str], what: str, limit: int = NAME_MAX, ascii_only: bool = False
+) -> str | None:
+    """Why `value` is not a valid `what`: longer than `limit`, or outside its grammar."""
+    if len(value) > limit or (ascii_only and not value.isascii()) or not grammar.fullmatch(value):
+        return f"{clip(value)} is not a valid {what}"
+    return None
 
 
 def url_problem(value: str) -> str | None:

@@ -18,7 +18,9 @@ import shutil
 import signal
 from collections.abc import Mapping
 from contextlib import suppress
+from functools import lru_cache
 
+from tidegate.executors import child
 from tidegate.executors.base import (
     CommandSpec,
     ExecutorSettings,
@@ -31,6 +33,7 @@ from tidegate.executors.base import (
     Stream,
     Unsupported,
 )
+from tidegate.executors.child import Child
 from tidegate.executors.container_spec import ContainerRun
 from tidegate.executors.ledger import KEY_VARIABLE, GroupLedger
 from tidegate.executors.lines import (
@@ -46,6 +49,7 @@ from tidegate.executors.lines import (
 from tidegate.executors.supervise import deadline_in, supervise
 
 _CHUNK = 64 * 1024
+_DRAIN_ROUNDS = 30
 _QUEUE = 1024  # lines in flight; a slow on_line then slows the command down (pipe back-pressure)
 _NO_CONTAINERS = (
     "the local executor runs host commands, not containers: set TIDEGATE_CONTAINER_EXECUTOR "
@@ -62,12 +66,18 @@ def shell_argv(script: str, shell: str | None = None) -> list[str]:
     never hold a value from an event (see workflows/shell.py).
     """
     if shell is None:
-        shell = "bash" if shutil.which("bash") else "sh"
+        shell = _default_shell()
     if shell == "bash":
         return ["bash", "-eo", "pipefail", "-c", script]
     if shell == "sh":
         return ["sh", "-e", "-c", script]
     return [*shlex.split(shell), script]
+
+
+@lru_cache(maxsize=1)
+def _default_shell() -> str:
+    # Looked up once: a PATH search is a dozen stat calls, and every step asks.
+    return "bash" if shutil.which("bash") else "sh"
 
 
 class LocalExecutor:
@@ -184,7 +194,7 @@ class LocalExecutor:
 
     async def _supervise(
         self,
-        proc: asyncio.subprocess.Process,
+        proc: Child,
         pipes: list[tuple[asyncio.StreamReader, asyncio.ReadTransport]],
         timeout: float | None,
         on_line: LineSink,
@@ -192,9 +202,10 @@ class LocalExecutor:
     ) -> Outcome:
         pgid = proc.pid  # start_new_session made it a group leader
         queue: asyncio.Queue[LogLine | None] = asyncio.Queue(maxsize=_QUEUE)
+        read = [0]  # lines taken from the pipes so far
         readers = [
-            asyncio.create_task(self._read(pipes[0][0], "stdout", queue)),
-            asyncio.create_task(self._read(pipes[1][0], "stderr", queue)),
+            asyncio.create_task(self._read(pipes[0][0], "stdout", queue, read)),
+            asyncio.create_task(self._read(pipes[1][0], "stderr", queue, read)),
         ]
         consumer = asyncio.create_task(consume_lines(queue, on_line))
         exited = asyncio.create_task(proc.wait())
@@ -218,7 +229,7 @@ class LocalExecutor:
             )
             await kill()  # destroy: leftovers of a finished step
             exit_code = await exited
-            await self._finish(readers, consumer, queue)
+            await self._finish(readers, consumer, queue, read)
         except BaseException:
             _signal_group(pgid, signal.SIGKILL)
             for task in (*readers, consumer, exited):
@@ -233,16 +244,32 @@ class LocalExecutor:
         readers: list[asyncio.Task[None]],
         consumer: asyncio.Task[None],
         queue: asyncio.Queue[LogLine | None],
+        read: list[int],
     ) -> None:
-        """Deliver what the pipes still hold, then end the consumer."""
-        _, pending = await asyncio.wait(readers, timeout=self.drain)
+        """Deliver what the pipes still hold, then end the consumer.
+
+        With the group gone, a pipe still open is held by a process that left it
+        (setsid): we stop reading after `drain` seconds without a line. While lines
+        keep coming, the backlog of a slow sink (12,000 lines under load took longer
+        than 2 s), we read on, up to `_DRAIN_ROUNDS` times `drain`.
+        """
+        pending: set[asyncio.Task[None]] = set(readers)
+        for _ in range(_DRAIN_ROUNDS):
+            seen = read[0]
+            _, pending = await asyncio.wait(pending, timeout=self.drain)
+            if not pending or read[0] == seen:
+                break
         for task in pending:
             task.cancel()
         await asyncio.wait(readers)
         await end_consumer(queue, consumer)
 
     async def _read(
-        self, reader: asyncio.StreamReader, stream: Stream, queue: asyncio.Queue[LogLine | None]
+        self,
+        reader: asyncio.StreamReader,
+        stream: Stream,
+        queue: asyncio.Queue[LogLine | None],
+        read: list[int],
     ) -> None:
         buf = bytearray()
         while chunk := await reader.read(_CHUNK):
@@ -250,13 +277,14 @@ class LocalExecutor:
             stamp = now()
             for text in split_lines(buf, self.max_line):
                 await queue.put(LogLine(stamp, stream, decode(text)))
+                read[0] += 1
         if buf:  # a last line without a newline
             await queue.put(line(stream, decode(bytes(buf))))
 
 
 async def _spawn(
     spec: CommandSpec, pipes: list[tuple[asyncio.StreamReader, asyncio.ReadTransport]]
-) -> asyncio.subprocess.Process:
+) -> Child:
     """Start the command, its stdout and stderr on two pipes appended to `pipes`."""
     write_ends: list[int] = []
     try:
@@ -264,14 +292,8 @@ async def _spawn(
             read_end, write_end = os.pipe()
             write_ends.append(write_end)
             pipes.append(await _open_pipe(read_end))
-        return await asyncio.create_subprocess_exec(
-            *spec.argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=write_ends[0],
-            stderr=write_ends[1],
-            env=spec.env,
-            cwd=spec.cwd,
-            start_new_session=True,  # its own session and process group: pgid == pid
+        return child.start(
+            spec.argv, env=spec.env, cwd=spec.cwd, stdout=write_ends[0], stderr=write_ends[1]
         )
     finally:
         # The child has its copies; ours must go or the readers never see EOF.

@@ -19,7 +19,7 @@ from types import TracebackType
 import httpx2
 
 from tidegate.config import Settings
-from tidegate.registry import blobs, manifest_io
+from tidegate.registry import blobs, manifest_io, tags
 from tidegate.registry.blobs import DEFAULT_CHUNK_SIZE
 from tidegate.registry.copying import Copier, CopyResult
 from tidegate.registry.credentials import Credentials, CredentialStore
@@ -138,6 +138,11 @@ class RegistryClient:
     async def exists(self, ref: ImageRef) -> str | None:
         """The digest `ref` (a tag or a digest) names at its registry, or None (a HEAD)."""
         return await manifest_io.manifest_digest(self._session, ref)
+
+    async def list_tags(self, repo: ImageRef, page_size: int = tags.PAGE_SIZE) -> list[str]:
+        """Every tag of `repo`'s repository (`tags/list`, following `Link` pages); none
+        when the registry does not know the repository."""
+        return await tags.list_tags(self._session, repo, page_size)
 
     async def put_manifest(self, ref: ImageRef, content: bytes, media_type: str) -> str:
         """Store `content`, byte for byte, under `ref`'s tag (or by digest if it has no

@@ -40,6 +40,7 @@ from tidegate.registry.manifests import ACCEPT, MAX_MANIFEST_BYTES
 from tidegate.registry.network import AsyncioTransport
 from tidegate.registry.reach import Reach
 from tidegate.registry.reference import ImageRef
+from tidegate.security.tls import verifying_context
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,10 @@ MAX_REDIRECTS = 5
 
 @functools.cache
 def tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for every client: building one reads the CA bundle,
-    which costs tens of milliseconds — more than a whole retag on a local registry."""
-    return ssl.create_default_context()
+    """One verifying TLS context for every client: reading the CA bundle costs tens of
+    milliseconds — more than a whole retag on a local registry — so it is read once, at
+    the first handshake (a plain-HTTP registry never pays it: `tidegate promote`)."""
+    return verifying_context()
 
 
 class Session:

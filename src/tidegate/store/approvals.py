@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
+from tidegate.status import JOB_FINAL
 from tidegate.store.ids import new_id
-from tidegate.store.models import Approval, ApprovalDecision, utcnow
+from tidegate.store.models import Approval, ApprovalDecision, Job, Run, utcnow
 
 
 def find_for_job(session: Session, run_id: str, job_id: str) -> Approval | None:
@@ -144,3 +145,50 @@ def list_for_run(session: Session, run_id: str) -> list[Approval]:
     return list(
         session.scalars(select(Approval).where(Approval.run_id == run_id).order_by(Approval.id))
     )
+
+
+def _parked_runs() -> list[ColumnElement[bool]]:
+    """Runs that park at an approval: live, and without a concurrency key (see
+    `waiting.parks`)."""
+    return [Run.status.in_(["running", "waiting"]), Run.concurrency_key.is_(None)]
+
+
+def due(session: Session, now: datetime) -> list[Approval]:
+    """Pending approvals of parked runs whose deadline has passed."""
+    return list(
+        session.scalars(
+            select(Approval)
+            .join(Run, Run.id == Approval.run_id)
+            .where(Approval.status == "pending", Approval.deadline <= now, *_parked_runs())
+        )
+    )
+
+
+def decided_of_live_runs(session: Session) -> list[tuple[str, str]]:
+    """(run id, approval id) of settled approvals whose parked run has not ended: each
+    needs its run's continuation (started already, or lost to a crash)."""
+    rows = session.execute(
+        select(Approval.run_id, Approval.id)
+        .join(Run, Run.id == Approval.run_id)
+        .where(Approval.status != "pending", *_parked_runs())
+        .order_by(Approval.id)
+    )
+    return [(run_id, approval_id) for run_id, approval_id in rows]
+
+
+_JOB_FINAL = [str(status) for status in JOB_FINAL]
+
+
+def end_job(session: Session, run_id: str, job_id: str, status: str) -> bool:
+    """End an approval job as its approval was settled; False when it had ended already
+    (the decision and the job's own workflow may both try: the first one counts)."""
+    result = session.execute(
+        update(Job)
+        .where(Job.run_id == run_id, Job.job_id == job_id, Job.status.not_in(_JOB_FINAL))
+        .values(status=status, finished_at=utcnow())
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def job_status(session: Session, run_id: str, job_id: str) -> str | None:
+    return session.scalar(select(Job.status).where(Job.run_id == run_id, Job.job_id == job_id))

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from tidegate.security.roles import ROLES as ROLES  # re-exported: the one list
 from tidegate.security.tokens import hash_token, verify
 from tidegate.store.ids import new_id
 from tidegate.store.models import ApiToken, Event, Hook, utcnow
 
-ROLES = ("viewer", "approver", "admin")
 USER_MAX = 200  # the width of api_tokens.user
 
 _Secret = TypeVar("_Secret", Hook, ApiToken)  # what is looked up by a token's hash
@@ -47,6 +47,35 @@ def find_hook(session: Session, source: str, token: str) -> Hook | None:
     return hook if verify(token, hook.token_hash) else None
 
 
+def hook_by_hash(session: Session, token_hash: str) -> tuple[str, str, str, str] | None:
+    """(id, source, secret, secret header) of the live hook whose token has this SHA-256
+    ("" for no secret or the default header), else None (one indexed read: the intake's
+    cache fills from it)."""
+    found = session.execute(
+        select(Hook.id, Hook.source, Hook.secret, Hook.secret_header).where(
+            Hook.token_hash == token_hash, Hook.revoked_at.is_(None)
+        )
+    ).first()
+    return (found[0], found[1], found[2] or "", found[3] or "") if found is not None else None
+
+
+_LIVE_REGISTRIES = select(Hook.registries).where(
+    Hook.id == bindparam("hook_id"), Hook.revoked_at.is_(None)
+)
+
+
+def live_hook_registries(session: Session, hook_id: str) -> list[str] | None:
+    """The registries hook `hook_id` is bound to ([] when unbound); None when it is
+    revoked or gone. Read in the delivery's own transaction, so a revocation made by any
+    process stops the next delivery (the intake's cache of hooks may not know yet).
+    Read once per transaction (a group commit holds many deliveries of one hook)."""
+    known: dict[str, list[str] | None] = session.info.setdefault("live_hooks", {})
+    if hook_id not in known:
+        found = session.connection().execute(_LIVE_REGISTRIES, {"hook_id": hook_id}).first()
+        known[hook_id] = [str(r) for r in found[0] or []] if found is not None else None
+    return known[hook_id]
+
+
 def hook_registries(session: Session, hook_id: str | None) -> list[str]:
     """The registries hook `hook_id` is bound to; [] when it is not bound (or is none)."""
     hook = session.get(Hook, hook_id) if hook_id else None
@@ -64,8 +93,21 @@ def list_hooks(session: Session, include_revoked: bool = False) -> list[Hook]:
     return _listed(session, Hook, include_revoked)
 
 
+class _Revocations:
+    """How many hooks this process has revoked: a cache of live hooks drops what it
+    holds when the count moves, so a revocation made here is seen before the next
+    body is read (another process's, by `live_hook_registries` at the latest)."""
+
+    count = 0
+
+
+def revocations() -> int:
+    return _Revocations.count
+
+
 def revoke_hook(session: Session, hook_id: str) -> Hook | None:
     """Revoke a hook: its URL answers 404 from now on."""
+    _Revocations.count += 1  # before and whether or not it commits: a cache refill is cheap
     return _revoked(session, Hook, hook_id)
 
 

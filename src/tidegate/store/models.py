@@ -61,6 +61,11 @@ class Hook(Base):
     # The registry hosts (host[:port]) a `registry` hook serves; events naming any other
     # host are ignored. Empty: not bound (older hooks, and the first start's).
     registries: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    # For a source that signs or sends an auth header (events/sources/auth.py): the
+    # secret itself, as an HMAC needs it; shown once, never served back. NULL: none.
+    secret: Mapped[str | None] = mapped_column(String(512))
+    # The header the secret comes in, where the operator names it (ECR); NULL: default.
+    secret_header: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(TS)
 
@@ -112,6 +117,9 @@ class Run(Base):
         Index("ix_runs_created", "created_at"),
         Index("ix_runs_status", "status"),
         Index("ix_runs_event", "event_id"),
+        # Retention (store/retention.py): the prune's range scans, and the per-workflow list.
+        Index("ix_runs_prunable", "pruned_at", "finished_at"),
+        Index("ix_runs_workflow", "workflow_name", "id"),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
@@ -135,6 +143,9 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(TS)
     finished_at: Mapped[datetime | None] = mapped_column(TS)
+    # When retention removed its log, steps and deliveries, keeping the run for its
+    # promotions and approvals (the audit trail); None while it has them.
+    pruned_at: Mapped[datetime | None] = mapped_column(TS)
 
 
 class Job(Base):
@@ -178,7 +189,7 @@ class LogLine(Base):
 
 class Approval(Base):
     __tablename__ = "approvals"
-    __table_args__ = (Index("ix_approvals_status", "status"),)
+    __table_args__ = (Index("ix_approvals_status", "status"), Index("ix_approvals_run", "run_id"))
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
     job_id: Mapped[str] = mapped_column(String(100))
@@ -281,3 +292,51 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(32))  # e.g. run.cancel, approval.approve
     target: Mapped[str] = mapped_column(String(255))  # the run, approval, hook, token, user
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Lease(Base):
+    """A job only one process may do at a time (the prune): who holds it, until when."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200), default="")
+    expires_at: Mapped[datetime] = mapped_column(TS)
+
+
+class PollTarget(Base):
+    """One repository a workflow polls on one registry (poll/poller.py): each tag's
+    digest at the last poll, when the next is due, and the process polling it now."""
+
+    __tablename__ = "poll_targets"
+    __table_args__ = (
+        UniqueConstraint("workflow", "registry", "repository", name="uq_poll_target"),
+        Index("ix_poll_targets_due", "next_due"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workflow: Mapped[str] = mapped_column(String(100))
+    registry_host: Mapped[str] = mapped_column("registry", String(255))
+    repository: Mapped[str] = mapped_column(String(255))
+    interval_ms: Mapped[int] = mapped_column(Integer)
+    filter_key: Mapped[str] = mapped_column(String(64), default="")  # tags recorded under it
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # tag -> digest
+    polled_at: Mapped[datetime | None] = mapped_column(TS)  # start of the last good poll
+    next_due: Mapped[datetime] = mapped_column(TS)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    lease_holder: Mapped[str] = mapped_column(String(200), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(TS)
+
+
+class PushSighting(Base):
+    """Who took in a push (registry, repository, tag, digest) last, webhook or poll, and
+    when: a webhook and a poll that see one push start one run (events/poll_dedup.py)."""
+
+    __tablename__ = "push_sightings"
+    __table_args__ = (Index("ix_push_sightings_seen", "seen_at"),)
+    registry_host: Mapped[str] = mapped_column("registry", String(255), primary_key=True)
+    repository: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(128), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(255), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(40), default="")
+    seen_at: Mapped[datetime] = mapped_column(TS)

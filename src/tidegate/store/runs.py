@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tidegate.status import LIVE as LIVE  # re-exported: the one list is tidegate.status
@@ -220,18 +222,28 @@ def upsert_step(
     started_at: datetime | None = None,
     finished_at: datetime | None = None,
 ) -> None:
-    step = session.get(Step, (run_id, job_id, index))
-    if step is None:
-        step = Step(run_id=run_id, job_id=job_id, index=index, name=name, kind=kind)
-        session.add(step)
-    step.status = status
-    if attempts is not None:
-        step.attempts = attempts
-    if exit_code is not None:
-        step.exit_code = exit_code
-    if error is not None:
-        step.error = error
-    if started_at is not None:
-        step.started_at = started_at
-    if finished_at is not None:
-        step.finished_at = finished_at
+    """Create the step's row or move it on; fields left None keep what the row holds.
+
+    One `INSERT … ON CONFLICT DO UPDATE` (SQLite and PostgreSQL both have it) rather than
+    the ORM's read and then write: it is written twice per step attempt, on the path
+    every step takes.
+    """
+    given = {
+        "attempts": attempts,
+        "exit_code": exit_code,
+        "error": error,
+        "started_at": started_at,
+        "finished_at": finished_at,
+    }
+    changes: dict[str, object] = {"status": status}
+    changes.update({key: value for key, value in given.items() if value is not None})
+    key = {"run_id": run_id, "job_id": job_id, "index": index}
+    insert = _dialect_insert(session)(Step).values(**key, name=name, kind=kind, **changes)
+    session.execute(insert.on_conflict_do_update(index_elements=list(key), set_=changes))
+
+
+def _dialect_insert(session: Session) -> Any:
+    """The `insert` that has `on_conflict_do_update`: SQLite's or PostgreSQL's."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert

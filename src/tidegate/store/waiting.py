@@ -30,6 +30,16 @@ class Waiting:
     concurrency_key: str | None = None  # as written in the workflow, rendered
 
 
+def parks(run: Run) -> bool:
+    """Whether the run, once every job still going waits for a person, ends its durable
+    workflow (parked: no coroutine, no recovery work) and is continued by the decision.
+
+    A run with a concurrency key keeps its workflow waiting instead: that workflow is
+    what holds the key's queue partition, so the runs behind it stay queued.
+    """
+    return run.concurrency_key is None
+
+
 def shown_key(run: Run) -> str:
     """The concurrency key without the workflow name the planner put before it."""
     key = run.concurrency_key or ""

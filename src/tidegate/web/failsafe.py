@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from tidegate.security.tracebacks import scrubbed
+from tidegate.web.asgi import HttpMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +26,10 @@ _BODY = {
 }
 
 
-class Failsafe:
-    """Pure ASGI: answers 500 to any exception the app raised before answering."""
+class Failsafe(HttpMiddleware):
+    """Answers 500 to any exception the app raised before answering."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking(message: Message) -> None:

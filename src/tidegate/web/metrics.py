@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from tidegate.events.sources.auth import REFUSED as UNVERIFIED
 from tidegate.store.db import Database
 from tidegate.store.stats import Counts, counts
 from tidegate.telemetry import APPROVAL_SECONDS, RUN_SECONDS, STEP_SECONDS
@@ -101,4 +102,6 @@ def metrics_registry(db: Database) -> CollectorRegistry:
     # Observed by this process's engine.
     for histogram in (STEP_SECONDS, RUN_SECONDS, APPROVAL_SECONDS):
         registry.register(histogram)
+    # Refused deliveries are stored nowhere: this process counts its own.
+    registry.register(UNVERIFIED)
     return registry

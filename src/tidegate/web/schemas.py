@@ -15,6 +15,8 @@ from pydantic import (
 )
 
 from tidegate.events.binding import canonical_registries, canonical_registry
+from tidegate.events.hooks import checked_secret
+from tidegate.events.sources import SOURCES
 
 
 def storable(value: str) -> str:
@@ -195,13 +197,27 @@ class HookOut(Out):
     source: str
     name: str
     registries: list[str] = []  # host[:port] a `registry` hook serves; empty: not bound
+    # Whether it checks its sender with a secret (never served back), and in which
+    # header an ECR hook reads it (null: the default, X-Api-Key).
+    has_secret: bool = False
+    secret_header: str | None = None
     created_at: datetime
     revoked_at: datetime | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_kept(cls, value: Any) -> Any:
+        if hasattr(value, "secret"):  # a Hook row: say whether, never what
+            return {k: getattr(value, k) for k in cls.model_fields if hasattr(value, k)} | {
+                "has_secret": bool(value.secret)
+            }
+        return value
 
 
 class HookCreated(HookOut):
     url: str
     token: str
+    secret: str = ""  # made for the hook (none was given): shown only now
 
 
 class HookCreate(BaseModel):
@@ -209,6 +225,10 @@ class HookCreate(BaseModel):
     name: Annotated[str, Field(max_length=200), AfterValidator(storable)] = ""  # hooks.name
     # A `registry` hook's registries (host[:port]): events naming another are ignored.
     registries: list[str] = Field(default=[], max_length=100)
+    # What the sender signs with or sends (harbor, ghcr, acr, ecr, artifactory,
+    # cloudevents); none: a new one, returned once. `secret_header`: ECR's API key header.
+    secret: Annotated[str | None, Field(max_length=512)] = None
+    secret_header: Annotated[str, Field(max_length=100)] = ""
 
     @field_validator("registries")
     @classmethod
@@ -218,6 +238,8 @@ class HookCreate(BaseModel):
     @model_validator(mode="after")
     def _bindable(self) -> HookCreate:
         self.registries = canonical_registries(self.source, self.registries)
+        if self.source in SOURCES:  # an unknown one is the 404 of `create_hook`
+            checked_secret(self.source, self.secret, self.secret_header)
         return self
 
 

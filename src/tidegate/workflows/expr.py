@@ -35,8 +35,15 @@ _MACROS = frozenset({"all", "exists", "exists_one", "filter", "map"})
 _TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 _ACTIVATION_TAIL = " (in activation"
 
-_env = celpy.Environment()
 _compile_lock = threading.Lock()  # celpy shares one Lark parser and stores the last program
+
+
+@lru_cache(maxsize=1)
+def _environment() -> celpy.Environment:
+    """The CEL environment, made on the first compile: building its Lark grammar takes
+    ~120 ms, which `tidegate validate` and the server pay once and other commands never."""
+    return celpy.Environment()
+
 
 _SCALARS = (
     celtypes.BoolType,
@@ -49,25 +56,26 @@ _SCALARS = (
     celtypes.DurationType,
 )
 
+# Python's scalar types and the CEL type each becomes, checked in this order: bool
+# before int, since a bool is an int.
+_CEL_TYPES: tuple[tuple[type, type], ...] = (
+    (bool, celtypes.BoolType),
+    (int, celtypes.IntType),
+    (float, celtypes.DoubleType),
+    (str, celtypes.StringType),
+    (bytes, celtypes.BytesType),
+    (datetime, celtypes.TimestampType),
+    (timedelta, celtypes.DurationType),
+)
+
 
 def to_cel(value: object) -> Any:
     """Convert plain Python data (dict, list, str, int, float, bool, None) to CEL values."""
     if value is None or isinstance(value, _SCALARS):
         return value
-    if isinstance(value, bool):  # before int: bool is an int
-        return celtypes.BoolType(value)
-    if isinstance(value, int):
-        return celtypes.IntType(value)
-    if isinstance(value, float):
-        return celtypes.DoubleType(value)
-    if isinstance(value, str):
-        return celtypes.StringType(value)
-    if isinstance(value, bytes):
-        return celtypes.BytesType(value)
-    if isinstance(value, datetime):
-        return celtypes.TimestampType(value)
-    if isinstance(value, timedelta):
-        return celtypes.DurationType(value)
+    for plain, cel in _CEL_TYPES:
+        if isinstance(value, plain):
+            return cel(value)
     if isinstance(value, Mapping):
         return celtypes.MapType({to_cel(k): to_cel(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
@@ -202,11 +210,12 @@ def _compile(source: str, shown: str | None = None) -> _Program:
     if not text:
         raise ExpressionError(f"empty expression {shown}")
     with _compile_lock:
+        env = _environment()
         try:
-            ast = _env.compile(text)
+            ast = env.compile(text)
         except CELParseError as exc:
             raise ExpressionError(_syntax_message(text, shown, exc)) from exc
-        runner = _env.program(ast)
+        runner = env.program(ast)
     names = _names(ast)
     roots = frozenset(n.split(".", 1)[0] for n in names)
     unknown = sorted(roots - set(CONTEXTS))

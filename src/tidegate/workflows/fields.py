@@ -60,17 +60,17 @@ Duration = Annotated[
 
 
 def _check_template(value: str) -> str:
-    if "${{" in value:
-        try:
-            compile_template(value)
-        except ExpressionError as exc:
-            raise PydanticCustomError("expression", exc.message) from exc
-    return value
+    return _compiles(compile_template, value) if "${{" in value else value
 
 
 def _check_condition(value: str) -> str:
+    return _compiles(compile_condition, value)
+
+
+def _compiles(compile_expression: Callable[[str], object], value: str) -> str:
+    """`value`, once it compiles; else the compiler's message as a validation error."""
     try:
-        compile_condition(value)
+        compile_expression(value)
     except ExpressionError as exc:
         raise PydanticCustomError("expression", exc.message) from exc
     return value

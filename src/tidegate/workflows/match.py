@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from tidegate.image_event import ImageEvent
 from tidegate.workflows.patterns import registry_matches, repository_matches, tag_matches
+from tidegate.workflows.polling import POLL_SOURCE
 from tidegate.workflows.schema import ImageFilter
 
 __all__ = ["Rejection", "explain", "matches", "tag_matches"]
@@ -49,6 +50,10 @@ def _source_is(name: str, source: str) -> bool:
     return name == source
 
 
+def _own_poll(f: ImageFilter, event: ImageEvent) -> bool:
+    return f.poll is not None and event.source == POLL_SOURCE
+
+
 def explain(f: ImageFilter, event: ImageEvent) -> list[Rejection]:
     """Every criterion that refuses the event, in the file's order; empty when it matches.
 
@@ -59,7 +64,8 @@ def explain(f: ImageFilter, event: ImageEvent) -> list[Rejection]:
     return [
         *_check("repositories", f.repositories, event.repository, repository_matches),
         *_check("tags", f.tags, event.tag, tag_matches),
-        *_check("sources", f.sources, event.source, _source_is),
+        # `sources` names webhook senders: a polling workflow also takes its poll's events.
+        *_check("sources", None if _own_poll(f, event) else f.sources, event.source, _source_is),
         *_check("registries", f.registries, event.registry, registry_matches),
     ]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple, Protocol, Self, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -76,6 +76,25 @@ def shell_form(entrypoint: list[str] | None, command: list[str] | None) -> tuple
 def command_issues(entrypoint: list[str] | None, command: list[str] | None) -> list[Issue]:
     found = shell_form(entrypoint, command)
     return unsafe(found[0], found[1], compile_shell_script) if found else []
+
+
+class _Commanded(Protocol):
+    @property
+    def entrypoint(self) -> list[str] | None: ...
+    @property
+    def command(self) -> list[str] | None: ...
+
+
+C = TypeVar("C", bound=_Commanded)
+
+
+def checked_command(model: C, title: str) -> C:
+    """`model` (a container step, a service) once its `entrypoint` and `command` are safe
+    (see `command_issues`); else their issues, as a validation error of `title`."""
+    issues = command_issues(model.entrypoint, model.command)
+    if issues:
+        raise invalid(title, issues)
+    return model
 
 
 class Model(BaseModel):

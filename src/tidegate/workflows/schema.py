@@ -37,7 +37,8 @@ from tidegate.workflows.fields import (
     Text,
     WorkflowName,
 )
-from tidegate.workflows.model import Issue, Model, command_issues, invalid, shell_form
+from tidegate.workflows.model import Issue, Model, checked_command, invalid, shell_form
+from tidegate.workflows.polling import poll_issues
 from tidegate.workflows.steps import STEP_KINDS, StepSpec
 
 _ONE_KIND = "a step needs exactly one of " + ", ".join(STEP_KINDS)
@@ -50,6 +51,15 @@ class ImageFilter(Model):
     tags: list[TagPattern] = Field(default=["*"], min_length=1)
     sources: list[SourceName] | None = None
     registries: list[RegistryGlob] | None = None
+    poll: Duration | None = None  # also list the tags this often (docs/polling.md)
+    poll_existing: bool = False  # the first poll starts runs for the tags already there
+
+    @model_validator(mode="after")
+    def _pollable(self) -> Self:
+        issues = poll_issues(self.poll, self.poll_existing, self.repositories, self.registries)
+        if issues:
+            raise invalid("ImageFilter", issues)
+        return self
 
 
 class Trigger(Model):
@@ -155,10 +165,7 @@ class Service(Model):
 
     @model_validator(mode="after")
     def _safe_script(self) -> Self:
-        issues = command_issues(self.entrypoint, self.command)
-        if issues:
-            raise invalid("Service", issues)
-        return self
+        return checked_command(self, "Service")
 
 
 class Approval(Model):

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 
-from tidegate.engine.capabilities import Capabilities, Outbound
+from tidegate.engine.capabilities import Outbound
 from tidegate.engine.steps.base import StepContext
+from tidegate.engine.steps.outbound import Delivery, OutboundStep, record
 from tidegate.errors import StepFailed
 from tidegate.pushback.callback import callback_payload, deliver_callback, redact_url
 from tidegate.status import Status
-from tidegate.store.deliveries import already_delivered, record_delivery
+from tidegate.store.deliveries import already_delivered
 from tidegate.workflows import CallbackSpec
 
 STATUS_TEXT: dict[str, str] = {
@@ -26,11 +27,8 @@ STATUS_TEXT: dict[str, str] = {
 }
 
 
-class CallbackStep:
+class CallbackStep(OutboundStep):
     name = "callback"
-
-    def grant(self, caps: Capabilities) -> Outbound:
-        return caps.outbound
 
     async def execute(self, ctx: StepContext[CallbackSpec, Outbound]) -> None:
         spec = ctx.spec
@@ -63,21 +61,10 @@ class CallbackStep:
             attempts=outbound.callback_attempts,
             backoff=outbound.callback_backoff,
         )
-
-        def record() -> None:
-            with db.session() as session:
-                record_delivery(
-                    session,
-                    run_id=ctx.run_id,
-                    kind="callback",
-                    target=target,
-                    delivered=result.delivered,
-                    attempts=result.attempts,
-                    status_code=result.status,
-                    error=result.error or "",
-                )
-
-        await asyncio.to_thread(record)
+        delivery = Delivery(
+            target, result.delivered, result.error or "", result.attempts, result.status
+        )
+        await record(outbound, ctx.run_id, "callback", [delivery])
         if not result.delivered:
             tries = f" after {result.attempts} attempts" if result.attempts > 1 else ""
             raise StepFailed(

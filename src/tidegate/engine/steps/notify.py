@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from tidegate.engine.capabilities import Capabilities, Outbound
+from tidegate.engine.capabilities import Outbound
 from tidegate.engine.steps.base import StepContext
+from tidegate.engine.steps.outbound import Delivery, OutboundStep, record
 from tidegate.pushback.notify import send_notification
 from tidegate.status import FAILING, RUN_FINAL, Status
-from tidegate.store.deliveries import record_delivery
 from tidegate.workflows import NotifySpec
 
 # `when:` words → the run statuses they cover. "approval" is sent when an approval
@@ -27,11 +26,8 @@ def wants(when: Sequence[str], status: str) -> bool:
     return any(status in WHEN.get(word, ()) for word in when)
 
 
-class NotifyStep:
+class NotifyStep(OutboundStep):
     name = "notify"
-
-    def grant(self, caps: Capabilities) -> Outbound:
-        return caps.outbound
 
     async def execute(self, ctx: StepContext[NotifySpec, Outbound]) -> None:
         spec = ctx.spec
@@ -52,27 +48,10 @@ def default_title(ctx: StepContext[Any, Any]) -> str:
 async def notify(ctx: StepContext[Any, Outbound], urls: list[str], title: str, body: str) -> None:
     outbound = ctx.caps
     result = await send_notification(urls, title, body, outbound.notify_allow, outbound.timeout)
-
-    def record() -> None:
-        with outbound.db.session() as session:
-            for outcome, targets in (
-                ("sent", result.sent),
-                ("refused", result.refused),
-                ("failed", result.failed),
-            ):
-                for target in targets:
-                    record_delivery(
-                        session,
-                        run_id=ctx.run_id,
-                        kind="notify",
-                        target=target,
-                        delivered=outcome == "sent",
-                        attempts=1,
-                        status_code=None,
-                        error="" if outcome == "sent" else outcome,
-                    )
-
-    await asyncio.to_thread(record)
+    sent = [Delivery(target, delivered=True) for target in result.sent]
+    refused = [Delivery(target, False, "refused") for target in result.refused]
+    failed = [Delivery(target, False, "failed") for target in result.failed]
+    await record(outbound, ctx.run_id, "notify", [*sent, *refused, *failed])
     for target in result.sent:
         await ctx.info(f"notified {target}")
     for target in result.refused:

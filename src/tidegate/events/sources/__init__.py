@@ -8,13 +8,24 @@ of hooks to registries, and `tidegate simulate`.
 from __future__ import annotations
 
 from tidegate.errors import NotFound
+from tidegate.events.sources.acr import AcrSource
+from tidegate.events.sources.artifactory import ArtifactorySource
+from tidegate.events.sources.auth import NO_AUTH, HookAuth
 from tidegate.events.sources.base import Parsed, Sample, Source, body_hash
+from tidegate.events.sources.cloudevents import CloudEventsSource
 from tidegate.events.sources.dockerhub import DockerHubSource
+from tidegate.events.sources.ecr import EcrSource
+from tidegate.events.sources.gar import GarSource
+from tidegate.events.sources.ghcr import GhcrSource
+from tidegate.events.sources.harbor import HarborSource
+from tidegate.events.sources.quay import QuaySource
 from tidegate.events.sources.registry import RegistrySource
 
 __all__ = [
     "ALIASES",
+    "NO_AUTH",
     "SOURCES",
+    "HookAuth",
     "Parsed",
     "Sample",
     "Source",
@@ -26,6 +37,14 @@ __all__ = [
 SOURCES: dict[str, Source] = {
     "dockerhub": DockerHubSource(),
     "registry": RegistrySource(),
+    "harbor": HarborSource(),
+    "ghcr": GhcrSource(),
+    "quay": QuaySource(),
+    "acr": AcrSource(),
+    "ecr": EcrSource(),
+    "gar": GarSource(),
+    "artifactory": ArtifactorySource(),
+    "cloudevents": CloudEventsSource(),
 }
 
 # The Jenkins plugin's path prefixes (`/dockerhub-webhook/{token}/notify`), so users switch

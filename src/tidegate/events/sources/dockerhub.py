@@ -15,21 +15,20 @@ from urllib.parse import parse_qs
 
 from tidegate.errors import PayloadError
 from tidegate.events import grammar
-from tidegate.events.sources.base import Parsed, Sample, body_hash, split_reference
+from tidegate.events.sources.auth import NO_AUTH, HookAuth
+from tidegate.events.sources.base import Parsed, Sample, Unsigned, body_hash, split_reference
 from tidegate.image_event import ImageEvent
 
 REGISTRY = "docker.io"
 _FORM = "application/x-www-form-urlencoded"
 
 
-class DockerHubSource:
-    """Docker Hub (and the Jenkins plugin's `/dockerhub-webhook/` senders)."""
+class DockerHubSource(Unsigned):
+    """Docker Hub (and the Jenkins plugin's `/dockerhub-webhook/` senders). Docker Hub
+    signs nothing: the hook's token is all there is to check."""
 
     name = "dockerhub"
     bindable = False  # every event is docker.io's
-
-    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
-        """Docker Hub signs nothing: the hook's token is all there is to check."""
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Parsed:
         """One push per body; Docker Hub sends nothing else to a webhook.
@@ -71,7 +70,7 @@ class DockerHubSource:
         )
         return Parsed(events=[event])
 
-    def sample(self, reference: str, *, callback_url: str = "") -> Sample:
+    def sample(self, reference: str, *, callback_url: str = "", auth: HookAuth = NO_AUTH) -> Sample:
         body = dockerhub_payload(reference, callback_url=callback_url)
         return body, {"content-type": "application/json"}
 

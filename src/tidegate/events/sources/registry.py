@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 from tidegate.errors import PayloadError
 from tidegate.events import grammar
-from tidegate.events.sources.base import Parsed, Sample, body_hash, split_reference
+from tidegate.events.sources.auth import NO_AUTH, HookAuth
+from tidegate.events.sources.base import Parsed, Sample, Unsigned, body_hash, split_reference
 from tidegate.image_event import ImageEvent
 
 # What a push of an image (not of one of its blobs) carries as target.mediaType.
@@ -49,14 +50,12 @@ class _Ignored(Exception):
     """One event left out; the message is the reason recorded in `Parsed.ignored`."""
 
 
-class RegistrySource:
-    """Distribution's notification endpoint (and the Jenkins `/dockerregistry-webhook/`)."""
+class RegistrySource(Unsigned):
+    """Distribution's notification endpoint (and the Jenkins `/dockerregistry-webhook/`).
+    Distribution signs nothing: the hook's token is all there is to check."""
 
     name = "registry"
     bindable = True  # events name the registry (`request.host`): whoever writes them
-
-    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
-        """Distribution signs nothing: the hook's token is all there is to check."""
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Parsed:
         """Manifest pushes in the envelope; blob pushes, pulls, mounts, deletes ignored.
@@ -84,9 +83,9 @@ class RegistrySource:
                 parsed.ignored.append(str(ignored))
         return parsed
 
-    def sample(self, reference: str, *, callback_url: str = "") -> Sample:
+    def sample(self, reference: str, *, callback_url: str = "", auth: HookAuth = NO_AUTH) -> Sample:
         """`callback_url` is Docker Hub's alone: Distribution sends none."""
-        del callback_url
+        del callback_url, auth
         return registry_payload(reference), {"content-type": EVENTS_V2}
 
 

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Query
+from sqlalchemy.orm import Session
 
 from tidegate.engine import control
 from tidegate.store import approvals as store
 from tidegate.web.auth import Approver, Caller, Viewer
+from tidegate.web.params import Limit
 from tidegate.web.schemas import ApprovalOut, DecisionIn
 from tidegate.web.serialize import approval_out
-from tidegate.web.state import AppState, app_state
+from tidegate.web.state import AppState, State, in_session
 
 router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
-State = Annotated[AppState, Depends(app_state)]
 
 
 @router.get("", response_model=list[ApprovalOut])
@@ -25,18 +25,17 @@ async def list_approvals(
     status: Annotated[
         str | None, Query(description="pending, approved, rejected, timed_out, cancelled")
     ] = "pending",
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Limit = 100,
     before: Annotated[
         str | None, Query(description="page on: the id of the last approval of the page before")
     ] = None,
 ) -> list[ApprovalOut]:
-    def query() -> list[ApprovalOut]:
-        with state.db.session() as session:
-            rows = store.list_approvals(session, status=status or None, limit=limit, before=before)
-            decided = store.decisions_for(session, [row.id for row in rows])
-            return [approval_out(row, decided[row.id]) for row in rows]
+    def query(session: Session) -> list[ApprovalOut]:
+        rows = store.list_approvals(session, status=status or None, limit=limit, before=before)
+        decided = store.decisions_for(session, [row.id for row in rows])
+        return [approval_out(row, decided[row.id]) for row in rows]
 
-    return await asyncio.to_thread(query)
+    return await in_session(state, query)
 
 
 async def _decide(
@@ -45,32 +44,37 @@ async def _decide(
     comment = body.comment if body else ""
     await control.decide(state.runtime, approval_id, caller.user, decision, comment, caller.groups)
 
-    def query() -> ApprovalOut:
-        with state.db.session() as session:
-            row = store.get_approval(session, approval_id)
-            assert row is not None  # decide() found it
-            return approval_out(row, store.decisions(session, row.id))
+    def query(session: Session) -> ApprovalOut:
+        row = store.get_approval(session, approval_id)
+        assert row is not None  # decide() found it
+        return approval_out(row, store.decisions(session, row.id))
 
-    return await asyncio.to_thread(query)
-
-
-@router.post("/{approval_id}/approve", response_model=ApprovalOut)
-async def approve(
-    approval_id: str,
-    caller: Approver,
-    state: State,
-    body: Annotated[DecisionIn | None, Body()] = None,
-) -> ApprovalOut:
-    """Approve as the caller; the approval settles once `required` people approved."""
-    return await _decide(state, approval_id, caller, "approve", body)
+    return await in_session(state, query)
 
 
-@router.post("/{approval_id}/reject", response_model=ApprovalOut)
-async def reject(
-    approval_id: str,
-    caller: Approver,
-    state: State,
-    body: Annotated[DecisionIn | None, Body()] = None,
-) -> ApprovalOut:
-    """Reject as the caller: any listed approver's rejection fails the job."""
-    return await _decide(state, approval_id, caller, "reject", body)
+# A decision's optional comment.
+DecisionBody = Annotated[DecisionIn | None, Body()]
+
+
+def _decision_route(decision: str, doc: str) -> None:
+    """`POST /{approval_id}/<decision>`: the two decisions differ in their word alone."""
+
+    async def decide(
+        approval_id: str, caller: Approver, state: State, body: DecisionBody = None
+    ) -> ApprovalOut:
+        return await _decide(state, approval_id, caller, decision, body)
+
+    decide.__doc__ = doc
+    router.add_api_route(
+        f"/{{approval_id}}/{decision}",
+        decide,
+        methods=["POST"],
+        response_model=ApprovalOut,
+        name=decision,  # the operation's id and summary, as a function of that name gave
+    )
+
+
+_decision_route(
+    "approve", "Approve as the caller; the approval settles once `required` people approved."
+)
+_decision_route("reject", "Reject as the caller: any listed approver's rejection fails the job.")

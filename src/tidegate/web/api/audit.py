@@ -7,25 +7,25 @@ own answer (`GET /api/v1/runs/{id}`, `audit`).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
 
 from tidegate.store import audit
 from tidegate.web.auth import Admin
+from tidegate.web.params import Limit
 from tidegate.web.schemas import AuditOut
-from tidegate.web.state import AppState, app_state
+from tidegate.web.state import State, in_session
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
-State = Annotated[AppState, Depends(app_state)]
 
 
 @router.get("", response_model=list[AuditOut])
 async def list_audit(
     _caller: Admin,
     state: State,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Limit = 100,
     before: Annotated[
         int | None,
         # Bounded by the id column (BIGINT): a larger number is a 422, not a database error.
@@ -45,9 +45,8 @@ async def list_audit(
 ) -> list[AuditOut]:
     """Recent entries, newest first."""
 
-    def query() -> list[AuditOut]:
-        with state.db.session() as session:
-            rows = audit.recent(session, limit=limit, before=before, target=target, actor=actor)
-            return [AuditOut.model_validate(row) for row in rows]
+    def query(session: Session) -> list[AuditOut]:
+        rows = audit.recent(session, limit=limit, before=before, target=target, actor=actor)
+        return [AuditOut.model_validate(row) for row in rows]
 
-    return await asyncio.to_thread(query)
+    return await in_session(state, query)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from tidegate.events.sources import ALIASES
@@ -21,12 +21,9 @@ RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-async def intake(
-    source: str, token: str, request: Request, background: BackgroundTasks, state: AppState
-) -> JSONResponse:
+async def intake(source: str, token: str, request: Request, state: AppState) -> JSONResponse:
+    # Stored when this returns; the engine starts the runs on its own (engine/launcher.py).
     received = await state.intake.receive(source, token, request.headers, request.stream())
-    if state.engine_running:  # else the runs stay queued for a process that runs the engine
-        background.add_task(state.intake.start, received)
     out = IntakeOut(
         events=received.events,
         runs=received.runs,
@@ -44,21 +41,19 @@ async def hook(
     source: str,
     token: str,
     request: Request,
-    background: BackgroundTasks,
     state: Annotated[AppState, Depends(app_state)],
 ) -> JSONResponse:
     """Receive a registry webhook: 202 once its events and planned runs are stored."""
-    return await intake(source, token, request, background, state)
+    return await intake(source, token, request, state)
 
 
 def _jenkins(source: str) -> Callable[..., Awaitable[JSONResponse]]:
     async def jenkins(
         token: str,
         request: Request,
-        background: BackgroundTasks,
         state: Annotated[AppState, Depends(app_state)],
     ) -> JSONResponse:
-        return await intake(source, token, request, background, state)
+        return await intake(source, token, request, state)
 
     return jenkins
 

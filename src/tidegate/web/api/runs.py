@@ -7,8 +7,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
+from sqlalchemy.orm import Session
 
 from tidegate.engine import control
 from tidegate.errors import NotFound
@@ -17,12 +18,12 @@ from tidegate.store import logs as store_logs
 from tidegate.store import runs as store_runs
 from tidegate.store.models import LogLine
 from tidegate.web.auth import Approver, Viewer
+from tidegate.web.params import Limit
 from tidegate.web.schemas import RunDetail, RunOut, RunsStarted
 from tidegate.web.serialize import run_detail, run_out
-from tidegate.web.state import AppState, app_state
+from tidegate.web.state import AppState, State, in_session
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
-State = Annotated[AppState, Depends(app_state)]
 FOLLOW_POLL_SECONDS = 0.3
 
 
@@ -30,41 +31,33 @@ FOLLOW_POLL_SECONDS = 0.3
 async def list_runs(
     _caller: Viewer,
     state: State,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Limit = 50,
     status: str | None = None,
     event_id: str | None = None,
     workflow: str | None = None,
     before: str | None = None,
 ) -> list[RunOut]:
-    def query() -> list[RunOut]:
-        with state.db.session() as session:
-            rows = store_runs.list_runs(
-                session,
-                limit=limit,
-                status=status,
-                event_id=event_id,
-                workflow=workflow,
-                before=before,
-            )
-            return [run_out(row, state.settings.base_url) for row in rows]
+    def query(session: Session) -> list[RunOut]:
+        rows = store_runs.list_runs(
+            session, limit=limit, status=status, event_id=event_id, workflow=workflow, before=before
+        )
+        return [run_out(row, state.settings.base_url) for row in rows]
 
-    return await asyncio.to_thread(query)
+    return await in_session(state, query)
 
 
 @router.get("/{run_id}", response_model=RunDetail)
 async def get_run(run_id: str, caller: Viewer, state: State) -> RunDetail:
-    def query() -> RunDetail:
-        with state.db.session() as session:
-            row = store_runs.get_run(session, run_id)
-            if row is None:
-                raise NotFound(f"run {run_id} does not exist")
-            event = store_events.get_event(session, row.event_id)
-            assert event is not None
-            return run_detail(
-                session, row, event, state.settings.base_url, reveal=caller.role == "admin"
-            )
+    def query(session: Session) -> RunDetail:
+        row = store_runs.get_run(session, run_id)
+        if row is None:
+            raise NotFound(f"run {run_id} does not exist")
+        event = store_events.get_event(session, row.event_id)
+        assert event is not None
+        reveal = caller.role == "admin"
+        return run_detail(session, row, event, state.settings.base_url, reveal=reveal)
 
-    return await asyncio.to_thread(query)
+    return await in_session(state, query)
 
 
 def format_line(line: LogLine) -> str:

@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tidegate.events import hooks
 from tidegate.events.sources import SOURCES
+from tidegate.events.sources.auth import new_secret
 from tidegate.security.tokens import API_PREFIX, new_token
 from tidegate.signin.usernames import user_name_problem
 from tidegate.store import audit, credentials, users
@@ -33,7 +34,7 @@ from tidegate.web.ui.flash import Flash, clear_flash, set_flash, take_flash
 from tidegate.web.ui.forms import field as form_field
 from tidegate.web.ui.forms import is_id
 from tidegate.web.ui.session import SignedIn
-from tidegate.web.ui.templating import render
+from tidegate.web.ui.templating import notice, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -64,14 +65,8 @@ async def admin_page(
     """The page; with `refused`, the form's problem next to it and the page's status."""
     state = app_state(request)
     if not signed.caller.ranks("admin"):
-        return await render(
-            request,
-            "notice.html",
-            signed,
-            status_code=403,
-            heading="Admins only",
-            message="Managing hooks, API tokens and users needs the admin role.",
-        )
+        message = "Managing hooks, API tokens and users needs the admin role."
+        return await notice(request, signed, 403, "Admins only", message)
     hooks, tokens, people = await asyncio.to_thread(_listing, state)
     flash = take_flash(request, signed) if refused is None else None
     response = await render(
@@ -87,6 +82,7 @@ async def admin_page(
         refused=refused,
         values=refused.values if refused else {},
         sources=sorted(SOURCES),
+        new_secret=new_secret(),  # offered in the hook form: copied now, or replaced
         roles=ROLES,
         fmt=pagefmt,
     )
@@ -108,17 +104,9 @@ def done(
 
 
 async def missing(request: Request, signed: SignedIn, what: str) -> Response:
-    return await render(
-        request,
-        "notice.html",
-        signed,
-        status_code=404,
-        section="admin",
-        heading="Not found",
-        message=f"There is no {what}.",
-        back=ADMIN,
-        back_label="Back to Admin",
-    )
+    message = f"There is no {what}."
+    back = {"section": "admin", "back": ADMIN, "back_label": "Back to Admin"}
+    return await notice(request, signed, 404, "Not found", message, **back)
 
 
 @router.get(ADMIN)
@@ -138,13 +126,25 @@ def _pydantic_problem(exc: ValidationError) -> str:
 @router.post(f"{ADMIN}/hooks")
 async def create_hook(request: Request, signed: Page) -> Response:
     form = await checked_form(request, signed, "admin")
-    values = {k: form_field(form, k) for k in ("source", "name", "registries")}
+    keys = ("source", "name", "registries", "secret", "secret_header")
+    values = {k: form_field(form, k) for k in keys}
     if values["source"] not in SOURCES:
         refused = Refused("hook", f"choose a source: {', '.join(sorted(SOURCES))}", values)
         return await admin_page(request, signed, refused)
     registries = [r for r in re.split(r"[\s,]+", values["registries"]) if r]
+    # The form offers a secret whatever the source: one that signs nothing takes none.
+    signs = SOURCES[values["source"]].takes_secret
+    if signs and not values["secret"]:  # one made here could not be shown
+        refused = Refused("hook", f"a {values['source']} hook needs a secret", values)
+        return await admin_page(request, signed, refused)
     try:
-        body = HookCreate(source=values["source"], name=values["name"], registries=registries)
+        body = HookCreate(
+            source=values["source"],
+            name=values["name"],
+            registries=registries,
+            secret=values["secret"] if signs else None,
+            secret_header=values["secret_header"] if signs else "",
+        )
     except ValidationError as exc:
         return await admin_page(request, signed, Refused("hook", _pydantic_problem(exc), values))
     state, actor = app_state(request), signed.caller.user
@@ -158,10 +158,13 @@ async def create_hook(request: Request, signed: Page) -> Response:
                 body.name,
                 body.registries,
                 actor=actor,
+                secret=body.secret,
+                secret_header=body.secret_header,
             )
 
     new = await asyncio.to_thread(create)
-    message = f"Hook {new.row.name} ({new.row.source}) created. Give this URL to the registry."
+    message = f"Hook {new.row.name} ({new.row.source}) created. Give this URL to the registry"
+    message += ", with the secret of the form." if new.secret else "."
     return done(request, signed, message, new.url, "Webhook URL")
 
 

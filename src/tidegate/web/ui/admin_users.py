@@ -72,10 +72,19 @@ async def create_user(request: Request, signed: Page) -> Response:
 
 
 async def _change(
-    request: Request, signed: SignedIn, name: str, action: str, apply: Apply
-) -> Response | None:
-    """Apply a form to user `name` and audit it; the page to show instead when it did not
-    apply (no such user: 404; refused: 422), None when it did."""
+    request: Request,
+    signed: SignedIn,
+    name: str,
+    action: str,
+    apply: Apply,
+    message: str,
+    refused: Refused | None = None,
+) -> Response:
+    """Apply a form to user `name`, audit it, and go back to the page saying `message`;
+    the page instead when the form was `refused` (422), there is no such user (404), or
+    `apply` refused (422)."""
+    if refused is not None:
+        return await admin_page(request, signed, refused)
     state, actor = app_state(request), signed.caller.user
 
     def change() -> None:
@@ -92,7 +101,7 @@ async def _change(
         return await missing(request, signed, exc.message)
     except Conflict as exc:
         return await admin_page(request, signed, Refused("users", exc.message, {"name": name}))
-    return None
+    return done(request, signed, message)
 
 
 def _not_yourself(signed: SignedIn, name: str, what: str) -> Refused | None:
@@ -105,9 +114,6 @@ def _not_yourself(signed: SignedIn, name: str, what: str) -> Refused | None:
 async def disable_user(request: Request, signed: Page) -> Response:
     form = await checked_form(request, signed, "admin")
     name = field(form, "name")
-    refused = _not_yourself(signed, name, "disable")
-    if refused is not None:
-        return await admin_page(request, signed, refused)
 
     def apply(session: Session, user: User) -> str:
         if user.disabled_at is not None:
@@ -115,8 +121,9 @@ async def disable_user(request: Request, signed: Page) -> Response:
         users.disable_user(session, name)  # ends their sessions too
         return ""
 
-    answer = await _change(request, signed, name, "user.disable", apply)
-    return answer or done(request, signed, f"User {name} is disabled and signed out.")
+    message = f"User {name} is disabled and signed out."
+    refused = _not_yourself(signed, name, "disable")
+    return await _change(request, signed, name, "user.disable", apply, message, refused)
 
 
 @router.post(f"{ADMIN}/users/password")
@@ -137,8 +144,8 @@ async def set_password(request: Request, signed: Page) -> Response:
         users.set_password(session, name, hashed, end_sessions=not yours)
         return "" if yours else "their sessions ended"
 
-    answer = await _change(request, signed, name, "user.password", apply)
-    return answer or done(request, signed, f"The password of {name} is set.")
+    message = f"The password of {name} is set."
+    return await _change(request, signed, name, "user.password", apply, message)
 
 
 @router.post(f"{ADMIN}/users/role")
@@ -149,13 +156,11 @@ async def set_role(request: Request, signed: Page) -> Response:
     problem = _role_problem(role)
     if refused is None and problem is not None:
         refused = Refused("users", problem, {"name": name})
-    if refused is not None:
-        return await admin_page(request, signed, refused)
 
     def apply(session: Session, user: User) -> str:
         before = user.role
         users.set_role(session, name, role)
         return f"{before} → {role}"
 
-    answer = await _change(request, signed, name, "user.role", apply)
-    return answer or done(request, signed, f"{name} is now {role}.")
+    message = f"{name} is now {role}."
+    return await _change(request, signed, name, "user.role", apply, message, refused)

@@ -22,23 +22,25 @@ from tidegate.events.sources import SOURCES
 from tidegate.store import events as store_events
 from tidegate.store import runs as store_runs
 from tidegate.store.models import Event
+from tidegate.web.params import Limit
 from tidegate.web.schemas import EventOut
 from tidegate.web.serialize import event_out, raw_body
 from tidegate.web.state import AppState, app_state
 from tidegate.web.ui import pagefmt
 from tidegate.web.ui.access import Page, checked_form
 from tidegate.web.ui.forms import is_id
-from tidegate.web.ui.templating import render
+from tidegate.web.ui.templating import notice, render
 from tidegate.web.ui.why import Verdicts, verdicts
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
-Limit = Annotated[int, Query(ge=1, le=500)]
 # The width of the columns filtered on: a longer value cannot match anything.
 Repository = Annotated[str, Query(max_length=255)]
 Source = Annotated[str, Query(max_length=32)]
 Before = Annotated[str, Query(max_length=40)]
+# Where a notice on these pages leads back to.
+_BACK = {"section": "events", "back": "/events", "back_label": "All events"}
 
 
 def pretty_json(value: Any) -> str:
@@ -101,17 +103,7 @@ async def events_page(
     state = app_state(request)
     problem = _filter_problem(repository, source, before)
     if problem is not None:
-        return await render(
-            request,
-            "notice.html",
-            signed,
-            status_code=422,
-            section="events",
-            heading="Cannot filter events",
-            message=problem,
-            back="/events",
-            back_label="All events",
-        )
+        return await notice(request, signed, 422, "Cannot filter events", problem, **_BACK)
     reveal = signed.caller.role == "admin"
     rows, more = await asyncio.to_thread(_list, state, reveal, repository, source, before, limit)
     return await render(
@@ -163,17 +155,8 @@ async def event_page(request: Request, signed: Page, event_id: str) -> Response:
     reveal = signed.caller.role == "admin"
     detail = await asyncio.to_thread(_detail, state, event_id, reveal) if is_id(event_id) else None
     if detail is None:
-        return await render(
-            request,
-            "notice.html",
-            signed,
-            status_code=404,
-            section="events",
-            heading="No such event",
-            message=f"There is no event {event_id}.",
-            back="/events",
-            back_label="All events",
-        )
+        message = f"There is no event {event_id}."
+        return await notice(request, signed, 404, "No such event", message, **_BACK)
     return await render(
         request,
         "event.html",

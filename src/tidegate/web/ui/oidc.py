@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
@@ -35,13 +35,12 @@ from tidegate.events.grammar import clip
 from tidegate.signin.oidc import OidcClient, new_pkce
 from tidegate.signin.oidc_identity import Identity, identity
 from tidegate.store import audit, users
-from tidegate.web.state import AppState, app_state
+from tidegate.web.state import AppState, State
 from tidegate.web.ui.access import safe_next
 from tidegate.web.ui.loginform import login_page
 from tidegate.web.ui.session import csrf_valid, secure_cookies, signed_in, start_session
 
 router = APIRouter(include_in_schema=False)
-State = Annotated[AppState, Depends(app_state)]
 
 FLOW_COOKIE = "tidegate_oidc"
 FLOW_PATH = "/login/oidc"  # the cookie goes to the callback and nowhere else

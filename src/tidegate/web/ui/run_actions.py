@@ -9,22 +9,21 @@ approval already settled or a run already finished is the run page with the reas
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Literal
+from typing import Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from tidegate.engine import control
 from tidegate.errors import Conflict, Forbidden, NotFound
 from tidegate.store import approvals as store_approvals
 from tidegate.web.schemas import storable
-from tidegate.web.state import AppState, app_state
+from tidegate.web.state import State
 from tidegate.web.ui.access import Page, checked_form
 from tidegate.web.ui.run_views import refused, show_run
 
 router = APIRouter(include_in_schema=False)
-State = Annotated[AppState, Depends(app_state)]
 COMMENT_MAX = 4000
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from tidegate.errors import NotFound
@@ -16,7 +16,7 @@ from tidegate.store import logs as store_logs
 from tidegate.store import runs as store_runs
 from tidegate.web.api.runs import format_line
 from tidegate.web.auth import Caller
-from tidegate.web.state import AppState, app_state
+from tidegate.web.state import AppState, State
 from tidegate.web.ui import pagefmt
 from tidegate.web.ui.access import Page
 from tidegate.web.ui.jobs import step_names
@@ -26,7 +26,6 @@ from tidegate.web.ui.run_page import RunView, read_page, read_run
 from tidegate.web.ui.templating import page, render
 
 router = APIRouter(include_in_schema=False)
-State = Annotated[AppState, Depends(app_state)]
 LineId = Annotated[int | None, Query(ge=0)]
 TEXT_PAGE = 5000
 

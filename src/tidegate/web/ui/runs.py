@@ -22,14 +22,13 @@ from starlette.responses import Response
 from tidegate.events.sources import SOURCES
 from tidegate.store import runs as store_runs
 from tidegate.store.models import Event, Run
-from tidegate.web.state import AppState, app_state
+from tidegate.web.state import AppState, State
 from tidegate.web.ui import pagefmt
 from tidegate.web.ui.access import Page
 from tidegate.web.ui.formats import duration, is_live
 from tidegate.web.ui.templating import page, render
 
 router = APIRouter(include_in_schema=False)
-State = Annotated[AppState, Depends(app_state)]
 
 PAGE_SIZE = 50
 STATUSES = ("queued", "running", "waiting", "succeeded", "failed", "cancelled", "timed_out")
@@ -121,7 +120,14 @@ def read_rows(state: AppState, filters: Filters, before: str) -> tuple[list[RunR
     return rows, rows[-1].id if len(runs) > PAGE_SIZE else ""
 
 
-def _filters(workflow: str, status: str, repository: str, tag: str, source: str) -> Filters:
+def _filters(
+    workflow: Field = "",
+    status: Field = "",
+    repository: Field = "",
+    tag: Field = "",
+    source: Field = "",
+) -> Filters:
+    """The filters of the query string; an unknown status or source filters on nothing."""
     return Filters(
         workflow=workflow.strip(),
         status=status if status in STATUSES else "",
@@ -129,6 +135,9 @@ def _filters(workflow: str, status: str, repository: str, tag: str, source: str)
         tag=tag.strip(),
         source=source if source in SOURCES else "",
     )
+
+
+RunFilters = Annotated[Filters, Depends(_filters)]
 
 
 def _rows_context(rows: list[RunRow], filters: Filters, before: str) -> dict[str, Any]:
@@ -143,17 +152,8 @@ def _rows_context(rows: list[RunRow], filters: Filters, before: str) -> dict[str
 @router.get("/")
 @router.get("/runs")
 async def runs_page(
-    request: Request,
-    signed: Page,
-    state: State,
-    workflow: Field = "",
-    status: Field = "",
-    repository: Field = "",
-    tag: Field = "",
-    source: Field = "",
-    before: Field = "",
+    request: Request, signed: Page, state: State, filters: RunFilters, before: Field = ""
 ) -> Response:
-    filters = _filters(workflow, status, repository, tag, source)
     rows, next_before = await asyncio.to_thread(read_rows, state, filters, before)
     names = sorted((await asyncio.to_thread(state.workflows.load)).workflows)
     return await render(
@@ -173,17 +173,8 @@ async def runs_page(
 
 @router.get("/runs/rows")
 async def runs_rows(
-    request: Request,
-    signed: Page,
-    state: State,
-    workflow: Field = "",
-    status: Field = "",
-    repository: Field = "",
-    tag: Field = "",
-    source: Field = "",
-    before: Field = "",
+    request: Request, signed: Page, state: State, filters: RunFilters, before: Field = ""
 ) -> Response:
     """The table's body alone, for htmx to swap in."""
-    filters = _filters(workflow, status, repository, tag, source)
     rows, _next = await asyncio.to_thread(read_rows, state, filters, before)
     return page(request, "_run_rows.html", signed, **_rows_context(rows, filters, before))

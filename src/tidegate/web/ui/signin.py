@@ -12,13 +12,13 @@ import asyncio
 import math
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from tidegate.security.passwords import verify_password
 from tidegate.security.throttle import SignInThrottle
 from tidegate.store import users
-from tidegate.web.state import AppState, app_state
+from tidegate.web.state import State
 from tidegate.web.ui import oidc
 from tidegate.web.ui.access import Page, checked_form, safe_next
 from tidegate.web.ui.loginform import login_page
@@ -31,7 +31,6 @@ from tidegate.web.ui.session import (
 )
 
 router = APIRouter(include_in_schema=False)
-State = Annotated[AppState, Depends(app_state)]
 
 FAILED = "That user name and password do not match an active account."
 

@@ -73,3 +73,24 @@ async def render(
     return page(
         request, template, signed, status_code=status_code, waiting_count=len(waiting), **context
     )
+
+
+async def notice(
+    request: Request,
+    signed: SignedIn,
+    status_code: int,
+    heading: str,
+    message: str,
+    *,
+    section: str = "",
+    back: str = "",
+    back_label: str = "",
+) -> HTMLResponse:
+    """A page that only says something (not found, not allowed, cannot filter), with a
+    way back when `back` is given."""
+    context: dict[str, Any] = {"heading": heading, "message": message}
+    if section:
+        context["section"] = section
+    if back:
+        context.update(back=back, back_label=back_label)
+    return await render(request, "notice.html", signed, status_code=status_code, **context)

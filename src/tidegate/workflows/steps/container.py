@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BeforeValidator, Field, model_validator
 
 from tidegate.workflows.fields import Env, MemorySize, Text
-from tidegate.workflows.model import command_issues, invalid
+from tidegate.workflows.model import checked_command
 from tidegate.workflows.steps.base import StepKindSpec, StepSpec
 
 
@@ -32,10 +32,7 @@ class ContainerSpec(StepSpec):
 
     @model_validator(mode="after")
     def _safe_script(self) -> Self:
-        issues = command_issues(self.entrypoint, self.command)
-        if issues:
-            raise invalid("ContainerSpec", issues)
-        return self
+        return checked_command(self, "ContainerSpec")
 
 
 KIND = StepKindSpec("container", ContainerSpec)

@@ -1,0 +1,111 @@
+"""Starting the runs the intake committed, outside the request that committed them.
+
+The intake commits an event with its runs (queued, their ids = DBOS workflow ids) and
+answers; this task starts them. Runs committed by this process are handed over at once
+(`wake`); other processes' commits (an HTTP-only `serve`, a crash between commit and
+start) are found by a poll of the queued runs every `poll_seconds`. Starting is
+idempotent (the workflow id), so a run found twice starts once. Starts go in batches,
+yielding to the event loop between them, so a burst of webhooks is answered while the
+engine catches up instead of after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterable
+
+import structlog
+from sqlalchemy import select
+
+from tidegate.engine.control import Started, start_run
+from tidegate.engine.runtime import Runtime
+from tidegate.security.tracebacks import scrubbed
+from tidegate.status import Status
+from tidegate.store.models import Run
+
+log = structlog.get_logger(__name__)
+
+BATCH = 16  # starts between two turns of the event loop
+
+
+class Launcher:
+    def __init__(self, poll_seconds: float = 1.0) -> None:
+        self.poll_seconds = poll_seconds
+        self._pending: list[Started] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._woken = asyncio.Event()
+        # Queued runs this process has started (they stay queued until they run, or
+        # while they wait in their concurrency queue): the poll leaves them alone.
+        self._started: set[str] = set()
+
+    def wake(self, runs: Iterable[tuple[str, str | None]]) -> None:
+        """Runs just committed, to start now; safe from any thread. Ignored when the
+        engine does not run here: a process that runs it finds them by its poll."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        started = [Started(run_id, key) for run_id, key in runs]
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._add(started)
+        else:
+            loop.call_soon_threadsafe(self._add, started)
+
+    def _add(self, runs: list[Started]) -> None:
+        self._pending.extend(runs)
+        self._woken.set()
+
+    async def run(self, runtime: Runtime) -> None:
+        """Forever (cancel to stop): start what is handed over, and what the poll finds."""
+        self._loop = asyncio.get_running_loop()
+        self._woken = asyncio.Event()
+        last_poll = 0.0
+        try:
+            while True:
+                due = last_poll + self.poll_seconds - time.monotonic()
+                if not self._pending and due > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._woken.wait(), timeout=due)
+                self._woken.clear()
+                if time.monotonic() >= last_poll + self.poll_seconds:
+                    last_poll = time.monotonic()
+                    try:
+                        await self._poll(runtime)
+                    except Exception as exc:  # the next poll tries again
+                        log.error("launcher.poll_failed", where=scrubbed(exc))
+                batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+                for run in batch:
+                    try:
+                        await start_run(run.run_id, run.concurrency_key)
+                    except Exception as exc:  # left queued: the sweep tries again
+                        log.error("run.start_failed", run_id=run.run_id, where=scrubbed(exc))
+                    else:
+                        self._started.add(run.run_id)
+                if batch:
+                    await asyncio.sleep(0)  # let the requests waiting meanwhile in
+        finally:
+            self._loop = None
+
+    async def _poll(self, runtime: Runtime) -> None:
+        def queued() -> list[tuple[str, str | None]]:
+            with runtime.db.session() as session:
+                rows = session.execute(
+                    select(Run.id, Run.concurrency_key).where(Run.status == Status.QUEUED)
+                )
+                return [(row[0], row[1]) for row in rows]
+
+        found = await asyncio.to_thread(queued)
+        ids = {run_id for run_id, _ in found}
+        self._started &= ids  # the rest have left `queued`: forget them
+        waiting = {run.run_id for run in self._pending}
+        fresh = [
+            Started(run_id, key)
+            for run_id, key in found
+            if run_id not in self._started and run_id not in waiting
+        ]
+        self._pending.extend(fresh)
