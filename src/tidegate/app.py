@@ -21,6 +21,7 @@ from tidegate.engine.polling import build_poller
 from tidegate.engine.runtime import Runtime, set_runtime
 from tidegate.engine.wakeups import Wakeups
 from tidegate.events.intake import Intake
+from tidegate.events.sources.gar_oidc import push_tokens
 from tidegate.executors import build_executors
 from tidegate.registry import CredentialStore
 from tidegate.security.allowlist import AllowList
@@ -70,6 +71,7 @@ def build_state(settings: Settings, launcher: Launcher | None = None) -> AppStat
             db,
             IntakeRuns(workflows, launcher or Launcher()),
             max_body_bytes=settings.max_body_bytes,
+            checks={"gar": tokens} if (tokens := push_tokens(settings)) else None,
         ),
     )
 

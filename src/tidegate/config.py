@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     oidc_roles: dict[str, str] = Field(default_factory=dict)
     oidc_default_role: str = "viewer"
     oidc_name: str = ""  # the button's "Sign in with …" (empty: the issuer's host)
+    # The `gar` source's Pub/Sub push OIDC token (docs/sources.md), checked when the
+    # audience is set: against the keys of a JWKS file the operator keeps (Tidegate
+    # fetches no keys), and the subscription's service account if given.
+    gar_oidc_audience: str = ""
+    gar_oidc_jwks: Path | None = None
+    gar_oidc_email: str = ""
     # Retention (docs/operations.md, Retention): 0 keeps forever. Runs queued, running or
     # waiting are never pruned. Finished runs lose their log, steps and deliveries past
     # `retention_days` or past the newest `retention_runs_per_workflow` of their workflow.
@@ -162,6 +168,14 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment:
             raise ValueError("must not have a query or a fragment")
         return value
+
+    @model_validator(mode="after")
+    def _gar_oidc(self) -> Settings:
+        if bool(self.gar_oidc_audience) != (self.gar_oidc_jwks is not None):
+            raise ValueError("gar_oidc_audience and gar_oidc_jwks go together: set both")
+        if self.gar_oidc_email and not self.gar_oidc_audience:
+            raise ValueError("gar_oidc_email needs gar_oidc_audience and gar_oidc_jwks")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -15,7 +15,7 @@ deliveries committed alongside it, for its writes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from functools import partial
 from typing import Protocol
 
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from tidegate import logs
 from tidegate.errors import NotFound, PayloadError, PayloadTooLarge, Unverified
+from tidegate.events.announce import note_planned
 from tidegate.events.delivery import (
     HookRevoked,
     PlannedRun,
@@ -37,7 +38,10 @@ from tidegate.events.sources.auth import HookAuth, count_refusal
 from tidegate.events.writer import GroupWriter
 from tidegate.store.db import Database
 
-__all__ = ["Intake", "PlannedRun", "Planner", "Received", "RunPlanner"]
+__all__ = ["Intake", "PlannedRun", "Planner", "Received", "RunPlanner", "SenderCheck"]
+
+# Raises `Unverified` unless a delivery's headers (lower-case keys) come from the sender.
+SenderCheck = Callable[[Mapping[str, str]], None]
 
 # Bodies up to this size are verified and parsed on the event loop (a Docker Hub body,
 # ~1.5 KB, takes ~0.1 ms: less than the thread hop); larger ones in a thread.
@@ -61,8 +65,17 @@ class Intake:
     """Receives webhooks. `max_body_bytes` bounds a body, by its Content-Length first,
     then while it is read."""
 
-    def __init__(self, db: Database, runs: RunPlanner, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        runs: RunPlanner,
+        *,
+        max_body_bytes: int,
+        checks: Mapping[str, SenderCheck] | None = None,
+    ) -> None:
         self._runs = runs
+        # Server-wide checks of a source's sender, beyond its hooks' (gar_oidc.py).
+        self._checks = dict(checks or {})
         self._limit = max_body_bytes
         self._hooks = LiveHooks(db)
         self._writer: GroupWriter[Planner] = GroupWriter(db, runs.planner)
@@ -88,11 +101,12 @@ class Intake:
                 raise NotFound("no such webhook")
         lowered = {key.lower(): value for key, value in headers.items()}
         content = await self._read(source_name, lowered, body)
+        check = self._checks.get(source_name)
         try:
             if len(content) <= PARSE_INLINE_BYTES:
-                parsed = _parse(source, lowered, content, hook.auth)
+                parsed = _parse(source, lowered, content, hook.auth, check)
             else:
-                parsed = await asyncio.to_thread(_parse, source, lowered, content, hook.auth)
+                parsed = await asyncio.to_thread(_parse, source, lowered, content, hook.auth, check)
         except (PayloadError, Unverified) as exc:  # answered by the error handler
             said = f"webhook {source_name}: refused: {logs.clean(exc.message)}"
             logs.note("webhook.refused", said)
@@ -130,8 +144,16 @@ class Intake:
         return PayloadTooLarge(f"the body is larger than {self._limit} bytes")
 
 
-def _parse(source: Source, headers: Mapping[str, str], content: bytes, auth: HookAuth) -> Parsed:
+def _parse(
+    source: Source,
+    headers: Mapping[str, str],
+    content: bytes,
+    auth: HookAuth,
+    check: SenderCheck | None = None,
+) -> Parsed:
     source.verify(headers, content, auth)
+    if check is not None:
+        check(headers)
     parsed = source.parse(content, headers)
     check_all(parsed.events)
     return parsed
@@ -146,16 +168,7 @@ def _note_delivery(source: str, result: Received) -> None:
     for event, runs in result.planned:
         shown = event.image.removeprefix("docker.io/")
         by = f" pushed by {event.pusher}" if event.pusher else ""
-        started = ", ".join(f"{run.run_id} ({run.workflow})" for run in runs)
-        logs.note(
-            "webhook",
-            f"webhook {source}: {logs.clean(shown + by)} → "
-            + (f"runs {started}" if runs else "no workflow matches"),
-            source=source,
-            event_id=event.id,
-            image=event.image,
-            runs=[run.run_id for run in runs],
-        )
+        note_planned("webhook", f"webhook {source}: {logs.clean(shown + by)}", source, event, runs)
     if result.duplicates:
         logs.note(
             "webhook.duplicate",

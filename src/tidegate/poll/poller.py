@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from tidegate import logs
+from tidegate.events.announce import note_planned
 from tidegate.events.intake import PlannedRun, RunPlanner
 from tidegate.image_event import ImageEvent
 from tidegate.poll.cycle import filter_key, observe
@@ -249,16 +250,8 @@ def _note(target: Target, result: Recorded, announce: bool) -> None:
             repository=target.repository,
         )
     for event, runs in result.planned:
-        started = ", ".join(f"{run.run_id} ({run.workflow})" for run in runs)
-        logs.note(
-            "poll",
-            f"poll {where}:{logs.clean(event.tag)} is {event.digest[:19]}… → "
-            + (f"runs {started}" if runs else "no workflow matches"),
-            source="poll",
-            event_id=event.id,
-            image=event.image,
-            runs=[run.run_id for run in runs],
-        )
+        headline = f"poll {where}:{logs.clean(event.tag)} is {event.digest[:19]}…"
+        note_planned("poll", headline, "poll", event, runs)
     if result.covered:
         logs.note(
             "poll.covered",

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 from tidegate.registry.errors import ManifestNotFound, RegistryError, RegistryProtocolError
 from tidegate.registry.manifest_io import Manifest, get_manifest, manifest_digest, put_manifest
 from tidegate.registry.manifests import OCI_INDEX, ManifestFormatError, media_type_of, references
+from tidegate.registry.pages import next_page
 from tidegate.registry.reference import ImageRef
 from tidegate.registry.session import Session, error, raise_for_status
 
@@ -92,13 +93,10 @@ async def listed_by_api(session: Session, image: ImageRef) -> list[dict[str, Any
         if media_type_of(response.headers.get("content-type"), body) != OCI_INDEX:
             return None
         found += _entries(body, image, "referrers list")
-        link = response.links.get("next", {}).get("url")
-        if not link:
+        following = next_page(response, image, "referrers list")
+        if following is None:
             return found
-        following = response.url.join(link)
-        if following.netloc != response.url.netloc:
-            raise error(RegistryProtocolError, image, f"referrers list links to {following.host}")
-        url = str(following)
+        url = following
     raise error(RegistryProtocolError, image, f"referrers list longer than {MAX_PAGES} pages")
 
 

@@ -1,9 +1,8 @@
 """A repository's tags over HTTP: `GET /v2/<name>/tags/list`, every page.
 
 Distribution, Harbor, GHCR and Docker Hub page the list with `n=` and a `Link: <…>;
-rel="next"` header (the distribution spec's pagination); a registry that ignores `n`
-answers the whole list at once. The next page must stay on the same host: a link
-elsewhere would carry our token there.
+rel="next"` header (the distribution spec's pagination, followed by `pages.py`); a
+registry that ignores `n` answers the whole list at once.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from __future__ import annotations
 import json
 
 from tidegate.registry.errors import RegistryProtocolError
+from tidegate.registry.pages import next_page
 from tidegate.registry.reference import ImageRef
 from tidegate.registry.session import Session, error, raise_for_status
 
@@ -29,13 +29,10 @@ async def list_tags(session: Session, repo: ImageRef, page_size: int = PAGE_SIZE
             return []  # no such repository (NAME_UNKNOWN): nothing pushed there yet
         raise_for_status(response, body, repo, "tags list")
         tags += _page(body, repo)
-        link = response.links.get("next", {}).get("url")
-        if not link:
+        following = next_page(response, repo, "tags list")
+        if following is None:
             return tags
-        following = response.url.join(link)
-        if following.netloc != response.url.netloc:
-            raise error(RegistryProtocolError, repo, f"tags list links to {following.host}")
-        url = str(following)
+        url = following
     raise error(RegistryProtocolError, repo, f"tags list longer than {MAX_PAGES} pages")
 
 

@@ -15,24 +15,17 @@ from datetime import UTC, datetime
 
 from tidegate.events import grammar
 from tidegate.events.sources import fields
-from tidegate.events.sources.auth import NO_AUTH, HookAuth, check_header
-from tidegate.events.sources.base import Parsed, Sample, load_json, split_reference
+from tidegate.events.sources.auth import NO_AUTH, HookAuth
+from tidegate.events.sources.base import Parsed, Sample, SecretHeader, load_json, split_reference
 from tidegate.image_event import ImageEvent
 
 SAMPLE_HOST = "acme.azurecr.io"
 
 
-class AcrSource:
+class AcrSource(SecretHeader):
     name = "acr"
     bindable = True  # request.host names the registry
-    takes_secret = True
-    secret_header: str | None = None
-
-    def verify(self, headers: Mapping[str, str], body: bytes, auth: HookAuth) -> None:
-        check_header(headers, "authorization", auth, bearer=True)
-
-    def sign(self, body: bytes, auth: HookAuth) -> dict[str, str]:
-        return {"authorization": f"Bearer {auth.secret}"} if auth.secret else {}
+    bearer = True
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Parsed:
         doc = fields.document(load_json(body), "an ACR webhook event with action and target")
@@ -50,17 +43,8 @@ class AcrSource:
                 ImageEvent(
                     source=self.name,
                     delivery_id=delivery,
-                    registry=fields.host(
-                        fields.text(request, "host", "request.host", required=True),
-                        "request.host",
-                    ),
-                    repository=fields.text(
-                        target,
-                        "repository",
-                        "target.repository",
-                        grammar.repository_problem,
-                        required=True,
-                    ),
+                    registry=fields.registry(request, "host", "request.host"),
+                    repository=fields.repository(target, "repository", "target.repository"),
                     tag=tag,
                     digest=fields.text(target, "digest", "target.digest", grammar.digest_problem),
                     media_type=fields.text(

@@ -15,15 +15,7 @@ from collections.abc import Mapping
 
 from tidegate.events import grammar
 from tidegate.events.sources import fields
-from tidegate.events.sources.auth import (
-    NO_AUTH,
-    HookAuth,
-    header,
-    hmac_sha256,
-    mismatch,
-    same,
-    secret_of,
-)
+from tidegate.events.sources.auth import NO_AUTH, HookAuth, check_signature, signature_of
 from tidegate.events.sources.base import Parsed, Sample, body_hash, load_json, split_reference
 from tidegate.image_event import ImageEvent
 
@@ -39,16 +31,10 @@ class ArtifactorySource:
     secret_header: str | None = None
 
     def verify(self, headers: Mapping[str, str], body: bytes, auth: HookAuth) -> None:
-        secret = secret_of(auth)
-        given = header(headers, AUTH)
-        # Both compared, always: which one matched must not show in the time taken.
-        signed = same(given, hmac_sha256(secret, body))
-        plain = same(given, secret)
-        if not (signed or plain):
-            raise mismatch(AUTH)
+        check_signature(headers, AUTH, auth, body, or_plain=True)
 
     def sign(self, body: bytes, auth: HookAuth) -> dict[str, str]:
-        return {AUTH: hmac_sha256(auth.secret, body)} if auth.secret else {}
+        return signature_of(AUTH, auth, body)
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Parsed:
         doc = fields.document(load_json(body), "an Artifactory webhook with event_type")

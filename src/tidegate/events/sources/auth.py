@@ -49,7 +49,8 @@ NO_AUTH = HookAuth()
 
 
 class Refused(Unverified):
-    """A 401 with a reason for `/metrics`: missing, mismatch or no_secret."""
+    """A 401 with a reason for `/metrics`: missing, mismatch, no_secret or unknown_key
+    (gar_oidc.py)."""
 
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
@@ -122,3 +123,35 @@ def check_header(
         value = value[7:].strip()
     if not same(value, secret):
         raise mismatch(name)
+
+
+def header_of(name: str, auth: HookAuth, *, bearer: bool = False) -> dict[str, str]:
+    """What `check_header` accepts, as a sender would send it (none without a secret)."""
+    if not auth.secret:
+        return {}
+    return {name: f"Bearer {auth.secret}" if bearer else auth.secret}
+
+
+def check_signature(
+    headers: Mapping[str, str],
+    name: str,
+    auth: HookAuth,
+    body: bytes,
+    *,
+    prefix: str = "",
+    or_plain: bool = False,
+) -> None:
+    """Header `name` is `prefix` and the hex HMAC-SHA256 of `body` under the hook's
+    secret (or, with `or_plain`, the secret itself)."""
+    secret = secret_of(auth)
+    given = header(headers, name)
+    # Both compared, always: which one matched must not show in the time taken.
+    signed = same(given, prefix + hmac_sha256(secret, body))
+    plain = same(given, secret) if or_plain else False
+    if not (signed or plain):
+        raise mismatch(name)
+
+
+def signature_of(name: str, auth: HookAuth, body: bytes, *, prefix: str = "") -> dict[str, str]:
+    """What `check_signature` accepts for `body` (none without a secret)."""
+    return {name: prefix + hmac_sha256(auth.secret, body)} if auth.secret else {}

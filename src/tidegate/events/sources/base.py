@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tidegate.errors import PayloadError
-from tidegate.events.sources.auth import NO_AUTH, HookAuth
+from tidegate.events.sources.auth import NO_AUTH, HookAuth, check_header, header_of
 from tidegate.image_event import ImageEvent
 
 Sample = tuple[bytes, dict[str, str]]
@@ -77,6 +77,26 @@ class Unsigned:
 
     def sign(self, body: bytes, auth: HookAuth) -> dict[str, str]:
         return {}
+
+
+class SecretHeader:
+    """The part of a source whose sender sends the hook's secret in one header, as is
+    or (`bearer`) as `Bearer <secret>`: Harbor's, ACR's and ECR's auth headers."""
+
+    takes_secret = True
+    secret_header: str | None = None
+    auth_header = "authorization"
+    bearer = False
+
+    def header_name(self, auth: HookAuth) -> str:
+        """The header the secret comes in (lower-case)."""
+        return self.auth_header
+
+    def verify(self, headers: Mapping[str, str], body: bytes, auth: HookAuth) -> None:
+        check_header(headers, self.header_name(auth), auth, bearer=self.bearer)
+
+    def sign(self, body: bytes, auth: HookAuth) -> dict[str, str]:
+        return header_of(self.header_name(auth), auth, bearer=self.bearer)
 
 
 def body_hash(body: bytes) -> str:

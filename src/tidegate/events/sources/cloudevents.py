@@ -23,8 +23,8 @@ from typing import Any
 from tidegate.errors import PayloadError
 from tidegate.events import grammar
 from tidegate.events.sources import fields
-from tidegate.events.sources.auth import NO_AUTH, HookAuth, check_header, header, mismatch
-from tidegate.events.sources.base import Parsed, Sample, load_json, split_reference
+from tidegate.events.sources.auth import NO_AUTH, HookAuth, header, mismatch
+from tidegate.events.sources.base import Parsed, Sample, SecretHeader, load_json, split_reference
 from tidegate.image_event import ImageEvent
 
 TYPE = "dev.tidegate.image.pushed"
@@ -32,19 +32,16 @@ STRUCTURED = "application/cloudevents+json"
 SAMPLE_HOST = "registry.example.com"
 
 
-class CloudEventsSource:
+class CloudEventsSource(SecretHeader):
     name = "cloudevents"
     bindable = True  # data.registry names the registry
-    takes_secret = True
-    secret_header: str | None = None
+    bearer = True
 
     def verify(self, headers: Mapping[str, str], body: bytes, auth: HookAuth) -> None:
+        # Unlike ACR's, the scheme is required: the secret alone is refused.
         if not header(headers, "authorization")[:7].lower() == "bearer ":
             raise mismatch("authorization")
-        check_header(headers, "authorization", auth, bearer=True)
-
-    def sign(self, body: bytes, auth: HookAuth) -> dict[str, str]:
-        return {"authorization": f"Bearer {auth.secret}"} if auth.secret else {}
+        super().verify(headers, body, auth)
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Parsed:
         if "ce-specversion" in headers:
@@ -76,17 +73,8 @@ class CloudEventsSource:
                 ImageEvent(
                     source=self.name,
                     delivery_id=delivery,
-                    registry=fields.host(
-                        fields.text(data, "registry", "data.registry", required=True),
-                        "data.registry",
-                    ),
-                    repository=fields.text(
-                        data,
-                        "repository",
-                        "data.repository",
-                        grammar.repository_problem,
-                        required=True,
-                    ),
+                    registry=fields.registry(data, "registry", "data.registry"),
+                    repository=fields.repository(data, "repository", "data.repository"),
                     tag=tag,
                     digest=digest,
                     media_type=fields.text(

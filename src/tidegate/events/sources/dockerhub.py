@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 from tidegate.errors import PayloadError
 from tidegate.events import grammar
+from tidegate.events.sources import fields
 from tidegate.events.sources.auth import NO_AUTH, HookAuth
-from tidegate.events.sources.base import Parsed, Sample, Unsigned, body_hash, split_reference
+from tidegate.events.sources.base import (
+    Parsed,
+    Sample,
+    Unsigned,
+    body_hash,
+    load_json,
+    split_reference,
+)
 from tidegate.image_event import ImageEvent
 
 REGISTRY = "docker.io"
@@ -35,37 +43,27 @@ class DockerHubSource(Unsigned):
 
         The body is the event: any field that breaks its grammar refuses the delivery.
         """
-        doc = _load_json(_json_part(body, headers))
+        doc = load_json(_json_part(body, headers))
         if not isinstance(doc, dict):
             raise PayloadError("expected a JSON object with push_data and repository")
-        raw = grammar.raw_problem(doc)
-        if raw is not None:
-            path, reason = raw
-            raise PayloadError(f"{path or 'the body'} {reason}", field=path or None)
-
-        push_data = doc.get("push_data")
-        if push_data is None:
-            raise PayloadError("missing field push_data", field="push_data")
-        if not isinstance(push_data, dict):
-            raise PayloadError("push_data must be an object", field="push_data")
-        repository = doc.get("repository")
-        if repository is None:
+        fields.raw(doc)
+        push_data = fields.obj(doc, "push_data", "push_data", required=True)
+        if doc.get("repository") is None:
             raise PayloadError("missing field repository.repo_name", field="repository.repo_name")
-        if not isinstance(repository, dict):
-            raise PayloadError("repository must be an object", field="repository")
+        repository = fields.obj(doc, "repository", "repository")
 
         event = ImageEvent(
             source=self.name,
             delivery_id=body_hash(body),
             registry=REGISTRY,
             repository=_repository(repository),
-            tag=_field(push_data, "tag", "push_data.tag", grammar.tag_problem),
-            media_type=_field(  # when sent
+            tag=fields.text(push_data, "tag", "push_data.tag", grammar.tag_problem),
+            media_type=fields.text(  # when sent
                 push_data, "media_type", "push_data.media_type", grammar.media_type_problem
             ),
-            pusher=_field(push_data, "pusher", "push_data.pusher", grammar.text_problem),
+            pusher=fields.text(push_data, "pusher", "push_data.pusher"),
             pushed_at=_pushed_at(push_data.get("pushed_at")),
-            callback_url=_field(doc, "callback_url", "callback_url", grammar.url_problem),
+            callback_url=fields.text(doc, "callback_url", "callback_url", grammar.url_problem),
             raw=doc,
         )
         return Parsed(events=[event])
@@ -92,43 +90,10 @@ def _json_part(body: bytes, headers: Mapping[str, str]) -> bytes | str:
     return values[0]
 
 
-def _load_json(text: bytes | str) -> Any:
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-        raise PayloadError(f"malformed JSON: {exc}") from exc
-
-
-def _str(obj: Mapping[str, Any], key: str, field: str) -> str:
-    """An optional string member; absent or null reads as ""."""
-    value = obj.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise PayloadError(f"{field} must be a string", field=field)
-    return value
-
-
-def _field(
-    obj: Mapping[str, Any], key: str, field: str, problem: Callable[[str], str | None]
-) -> str:
-    """An optional string member held to its grammar."""
-    value = _str(obj, key, field)
-    _check(problem(value), field, field)
-    return value
-
-
-def _check(problem: str | None, field: str, shown: str) -> None:
-    if problem is not None:
-        raise PayloadError(f"{shown} {problem}", field=field)
-
-
 def _repository(repository: Mapping[str, Any]) -> str:
     """`namespace/name`; official images (a bare name) live under `library/`."""
     field = "repository.repo_name"
-    repo_name = _str(repository, "repo_name", field)
-    if not repo_name:
-        raise PayloadError(f"missing field {field}", field=field)
+    repo_name = fields.text(repository, "repo_name", field, fields.unchecked, required=True)
     full = repo_name if "/" in repo_name else f"library/{repo_name}"
     if grammar.repository_problem(full) is not None:
         msg = f"{field} {grammar.clip(repo_name)} is not a valid repository name"

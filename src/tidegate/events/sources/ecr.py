@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from tidegate.errors import PayloadError
 from tidegate.events import grammar
 from tidegate.events.sources import fields
-from tidegate.events.sources.auth import NO_AUTH, HookAuth, check_header
-from tidegate.events.sources.base import Parsed, Sample, load_json, split_reference
+from tidegate.events.sources.auth import NO_AUTH, HookAuth
+from tidegate.events.sources.base import Parsed, Sample, SecretHeader, load_json, split_reference
 from tidegate.image_event import ImageEvent
 
 DETAIL_TYPE = "ECR Image Action"
@@ -33,17 +33,13 @@ def ecr_host(account: str, region: str) -> str:
     return f"{account}.dkr.ecr.{region}.amazonaws.com"
 
 
-class EcrSource:
+class EcrSource(SecretHeader):
     name = "ecr"
     bindable = True  # account and region in the body name the registry
-    takes_secret = True
     secret_header: str | None = DEFAULT_HEADER
 
-    def verify(self, headers: Mapping[str, str], body: bytes, auth: HookAuth) -> None:
-        check_header(headers, (auth.header or DEFAULT_HEADER).lower(), auth)
-
-    def sign(self, body: bytes, auth: HookAuth) -> dict[str, str]:
-        return {(auth.header or DEFAULT_HEADER).lower(): auth.secret} if auth.secret else {}
+    def header_name(self, auth: HookAuth) -> str:
+        return (auth.header or DEFAULT_HEADER).lower()
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Parsed:
         doc = fields.document(load_json(body), "an EventBridge event with detail-type")
@@ -73,12 +69,8 @@ class EcrSource:
                     source=self.name,
                     delivery_id=fields.text(doc, "id", "id", required=True),
                     registry=ecr_host(account, region),
-                    repository=fields.text(
-                        detail,
-                        "repository-name",
-                        "detail.repository-name",
-                        grammar.repository_problem,
-                        required=True,
+                    repository=fields.repository(
+                        detail, "repository-name", "detail.repository-name"
                     ),
                     tag=tag,
                     digest=fields.text(

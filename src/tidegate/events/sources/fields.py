@@ -25,9 +25,14 @@ def document(doc: Any, what: str) -> dict[str, Any]:
     """The body's top-level object, held to the raw grammar (depth, Unicode)."""
     if not isinstance(doc, dict):
         raise PayloadError(f"expected a JSON object: {what}")
-    raw = grammar.raw_problem(doc)
-    if raw is not None:
-        path, reason = raw
+    return raw(doc)
+
+
+def raw(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` held to the raw grammar (depth, Unicode)."""
+    found = grammar.raw_problem(doc)
+    if found is not None:
+        path, reason = found
         raise PayloadError(f"{path or 'the body'} {reason}", field=path or None)
     return doc
 
@@ -44,10 +49,12 @@ def obj(doc: Mapping[str, Any], key: str, path: str, *, required: bool = False) 
     return value
 
 
-def items(doc: Mapping[str, Any], key: str, path: str) -> list[Any]:
-    """A list member; absent or null reads as []."""
+def items(doc: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> list[Any]:
+    """A list member; absent or null reads as [] unless `required`."""
     value = doc.get(key)
     if value is None:
+        if required:
+            raise PayloadError(f"missing field {path}", field=path)
         return []
     if not isinstance(value, list):
         raise PayloadError(f"{path} must be a list", field=path)
@@ -72,6 +79,21 @@ def text(
         raise PayloadError(f"{path} must be a string", field=path)
     check(problem(value), path)
     return value
+
+
+def registry(doc: Mapping[str, Any], key: str, path: str) -> str:
+    """A required registry host[:port] member, lower-cased."""
+    return host(text(doc, key, path, required=True), path)
+
+
+def repository(doc: Mapping[str, Any], key: str, path: str) -> str:
+    """A required repository name member."""
+    return text(doc, key, path, grammar.repository_problem, required=True)
+
+
+def unchecked(value: str) -> str | None:
+    """The problem of a member any string may hold (held to a grammar later): none."""
+    return None
 
 
 def check(problem: str | None, path: str) -> None:

@@ -4,8 +4,9 @@ messages, through a push subscription whose endpoint is the hook's URL.
 The push body wraps the message: `message.data` is base64 of the registry's JSON
 (`action` INSERT or DELETE, `digest` and `tag` as full references), `message.messageId`
 is the delivery id (Pub/Sub redelivers with the same one). Pub/Sub signs nothing unless
-the subscription is set to send an OIDC token; Tidegate relies on the secret URL and
-does not check that token (docs/sources.md).
+the subscription is set to send an OIDC token: the secret URL is the check, and when the
+operator configures `gar_oidc_audience` that token too, by a server-wide check the
+intake runs after `verify` (gar_oidc.py; docs/sources.md).
 """
 
 from __future__ import annotations

@@ -18,15 +18,7 @@ from typing import Any
 from tidegate.errors import PayloadError
 from tidegate.events import grammar
 from tidegate.events.sources import fields
-from tidegate.events.sources.auth import (
-    NO_AUTH,
-    HookAuth,
-    header,
-    hmac_sha256,
-    mismatch,
-    same,
-    secret_of,
-)
+from tidegate.events.sources.auth import NO_AUTH, HookAuth, check_signature, signature_of
 from tidegate.events.sources.base import Parsed, Sample, body_hash, load_json, split_reference
 from tidegate.image_event import ImageEvent
 
@@ -44,13 +36,10 @@ class GhcrSource:
     secret_header: str | None = None
 
     def verify(self, headers: Mapping[str, str], body: bytes, auth: HookAuth) -> None:
-        secret = secret_of(auth)
-        given = header(headers, SIGNATURE)
-        if not same(given, "sha256=" + hmac_sha256(secret, body)):
-            raise mismatch(SIGNATURE)
+        check_signature(headers, SIGNATURE, auth, body, prefix="sha256=")
 
     def sign(self, body: bytes, auth: HookAuth) -> dict[str, str]:
-        return {SIGNATURE: "sha256=" + hmac_sha256(auth.secret, body)} if auth.secret else {}
+        return signature_of(SIGNATURE, auth, body, prefix="sha256=")
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Parsed:
         kind = headers.get("x-github-event", "")

@@ -18,8 +18,16 @@ from typing import Any
 from tidegate.errors import PayloadError
 from tidegate.events import grammar
 from tidegate.events.sources import fields
-from tidegate.events.sources.auth import NO_AUTH, HookAuth, check_header
-from tidegate.events.sources.base import Parsed, Sample, body_hash, load_json, nth, split_reference
+from tidegate.events.sources.auth import NO_AUTH, HookAuth
+from tidegate.events.sources.base import (
+    Parsed,
+    Sample,
+    SecretHeader,
+    body_hash,
+    load_json,
+    nth,
+    split_reference,
+)
 from tidegate.image_event import ImageEvent
 
 PUSH = "PUSH_ARTIFACT"
@@ -28,19 +36,11 @@ CLOUDEVENTS = "application/cloudevents+json"
 SAMPLE_HOST = "harbor.example.com"
 
 
-class HarborSource:
+class HarborSource(SecretHeader):
     """Harbor's webhook policies (Default or CloudEvents payload format)."""
 
     name = "harbor"
     bindable = True  # resource_url names Harbor's host
-    takes_secret = True
-    secret_header: str | None = None
-
-    def verify(self, headers: Mapping[str, str], body: bytes, auth: HookAuth) -> None:
-        check_header(headers, "authorization", auth)
-
-    def sign(self, body: bytes, auth: HookAuth) -> dict[str, str]:
-        return {"authorization": auth.secret} if auth.secret else {}
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Parsed:
         doc = fields.document(load_json(body), "a Harbor webhook with type and event_data")

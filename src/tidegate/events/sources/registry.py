@@ -20,8 +20,16 @@ from urllib.parse import urlsplit
 
 from tidegate.errors import PayloadError
 from tidegate.events import grammar
+from tidegate.events.sources import fields
 from tidegate.events.sources.auth import NO_AUTH, HookAuth
-from tidegate.events.sources.base import Parsed, Sample, Unsigned, body_hash, split_reference
+from tidegate.events.sources.base import (
+    Parsed,
+    Sample,
+    Unsigned,
+    body_hash,
+    load_json,
+    split_reference,
+)
 from tidegate.image_event import ImageEvent
 
 # What a push of an image (not of one of its blobs) carries as target.mediaType.
@@ -63,17 +71,10 @@ class RegistrySource(Unsigned):
         The content type (events.v1+json, events.v2+json, application/json) is not
         checked: every version sends the same envelope.
         """
-        try:
-            envelope = json.loads(body)
-        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-            raise PayloadError(f"malformed JSON: {exc}") from exc
+        envelope = load_json(body)
         if not isinstance(envelope, dict):
             raise PayloadError("expected a JSON object with an events list", field="events")
-        events = envelope.get("events")
-        if events is None:
-            raise PayloadError("missing field events", field="events")
-        if not isinstance(events, list):
-            raise PayloadError("events must be a list", field="events")
+        events = fields.items(envelope, "events", "events", required=True)
 
         parsed = Parsed()
         for index, item in enumerate(events):
