@@ -1,6 +1,6 @@
-"""`/docs`: the API's reference (Swagger UI), served from the package, never a CDN.
+"""`/docs`: the API's reference (Swagger UI), served from the package alone.
 
-FastAPI's own page loads Swagger UI from cdn.jsdelivr.net and starts it with an inline
+FastAPI's own page loads Swagger UI from a third-party host and starts it with an inline
 script: that fails on a sealed network and under our policy (`script-src 'self'`). Here
 the assets come from the `swagger-ui-bundle-v2` package (import name `swagger_ui_bundle`;
 Swagger UI 5, as 4.x cannot read FastAPI's OpenAPI 3.1) under /static/swagger/, and the
