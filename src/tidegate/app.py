@@ -160,6 +160,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await asyncio.gather(launching, return_exceptions=True)
             if state.engine_running:
                 state.engine_running = False
+                await engine_launch.stop_workflows()
                 await asyncio.to_thread(engine_launch.shutdown)
             for executor in state.runtime.executors.values():
                 # Services of runs in flight resume with their runs after a restart.

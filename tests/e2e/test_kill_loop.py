@@ -34,6 +34,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +90,8 @@ class Life:
     ledger: set[str] = field(default_factory=set)  # groups and claims on record at the kill
     cpu: float = 0.0  # seconds of CPU the server used (user + system), read at its end
     killed: float | None = None
-    # Wall clock, as DBOS's checkpoints: from the spawn (a starting server recovers
-    # workflows before it accepts connections) to the kill.
+    # Wall clock, as the steps' checkpoints (their rows' `finished_at`): from the spawn
+    # (a starting server recovers workflows before it accepts connections) to the kill.
     spawned_wall: float = 0.0
     killed_wall: float | None = None
 
@@ -312,7 +313,7 @@ jobs:
         _check_answers(senders, lives)
         _check_database(engine, bodies, senders)
         _check_engine(tmp_path, database_url, engine)
-        _check_steps(marks / "runs", engine, lives, _step_checkpoints(tmp_path, database_url))
+        _check_steps(marks / "runs", engine, lives, _step_checkpoints(engine))
     finally:
         engine.dispose()
     _check_api(serve)
@@ -441,17 +442,18 @@ def _system_rows(tmp_path: Path, database_url: str, sql: str) -> list[Any]:
         system.dispose()
 
 
-def _step_checkpoints(tmp_path: Path, database_url: str) -> dict[str, list[float]]:
-    """run id -> when DBOS checkpointed its step's outcome (seconds since the epoch)."""
-    rows = _system_rows(
-        tmp_path,
-        database_url,
-        "SELECT workflow_uuid, completed_at_epoch_ms FROM {schema}operation_outputs "
-        "WHERE function_name LIKE '%execute_step%'",
-    )
+def _step_checkpoints(engine: sa.Engine) -> dict[str, list[float]]:
+    """run id -> when its step's outcome was checkpointed (seconds since the epoch): the
+    step's row is its checkpoint, its final record written at `finished_at`."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT run_id, finished_at FROM steps WHERE status = 'succeeded'")
+        ).all()
     done: dict[str, list[float]] = defaultdict(list)
-    for workflow_id, completed in rows:
-        done[workflow_id.removesuffix(".mark")].append(completed / 1000)
+    for run_id, finished in rows:
+        if isinstance(finished, str):  # SQLite hands back the text it stores
+            finished = datetime.fromisoformat(finished)
+        done[run_id].append(finished.replace(tzinfo=UTC).timestamp())
     return done
 
 

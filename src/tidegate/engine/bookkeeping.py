@@ -6,11 +6,13 @@ Each function is safe to run again after a crash: its state changes are idempote
 
 from __future__ import annotations
 
+import asyncio
+
 from tidegate import logs
-from tidegate.engine import workspaces
+from tidegate.engine import pinning, workspaces
 from tidegate.engine.checkpoints import Checkpoint, Conclusion, JobPlan, RunPlan
 from tidegate.engine.decisions import job_verdict
-from tidegate.engine.loaded import load_run
+from tidegate.engine.loaded import LoadedRun, load_run
 from tidegate.engine.logsink import mask
 from tidegate.engine.runtime import Runtime, get_runtime
 from tidegate.engine.stepctx import expr_context
@@ -38,17 +40,24 @@ def begin_run(run_id: str) -> Checkpoint:
     return RunPlan(jobs, [step.retries for step in loaded.workflow.finally_]).checkpoint()
 
 
-def job_plan(run_id: str, job_id: str) -> Checkpoint:
-    loaded = load_run(get_runtime(), run_id)
-    job = loaded.workflow.jobs[job_id]
-    plan = JobPlan(job.approval is not None, bool(job.services), [s.retries for s in job.steps])
-    return plan.checkpoint()
+async def begin_and_pin(run_id: str) -> Checkpoint:
+    """`begin_run`, then `pin_image`: a run's start is one checkpoint, not two."""
+    plan = await asyncio.to_thread(begin_run, run_id)
+    return {"plan": plan, "pinned": await pinning.pin_image(run_id)}
 
 
-def decide_job(run_id: str, job_id: str, needs: dict[str, str]) -> str:
-    """Whether the job runs: "run", "skipped", "cancelled" (or "failed" for a bad `if`)."""
+def start_job(run_id: str, job_id: str, needs: dict[str, str]) -> Checkpoint:
+    """The job's plan, and whether it runs (`decide_job`), from one read of the run."""
     runtime = get_runtime()
     loaded = load_run(runtime, run_id)
+    job = loaded.workflow.jobs[job_id]
+    plan = JobPlan(job.approval is not None, bool(job.services), [s.retries for s in job.steps])
+    return {"plan": plan.checkpoint(), "verdict": decide_job(runtime, loaded, job_id, needs)}
+
+
+def decide_job(runtime: Runtime, loaded: LoadedRun, job_id: str, needs: dict[str, str]) -> str:
+    """Whether the job runs: "run", "skipped", "cancelled" (or "failed" for a bad `if`)."""
+    run_id = loaded.run.id
     job = loaded.workflow.jobs[job_id]
     with runtime.db.session() as session:
         cancelled = store_runs.cancel_requested(session, run_id)
@@ -136,6 +145,13 @@ def conclude(run_id: str, job_statuses: dict[str, str]) -> Checkpoint:
         cancelled, engine_error, error = run.cancel_requested, run.engine_error, run.error
     status = run_status(job_statuses, cancelled=cancelled, engine_error=engine_error)
     return Conclusion(status, engine_error, error).checkpoint()
+
+
+def end_run(run_id: str, job_statuses: dict[str, str]) -> str:
+    """`conclude`, then `finish_run`: the end of a run without `finally` steps, in one
+    checkpoint."""
+    outcome = Conclusion.restore(conclude(run_id, job_statuses))
+    return finish_run(run_id, outcome.status.value, outcome.engine_error, outcome.error or "")
 
 
 def finish_run(run_id: str, status: str, engine_error: bool, error: str) -> str:

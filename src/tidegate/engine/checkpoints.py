@@ -9,7 +9,7 @@ Each class turns itself into that data (`checkpoint`, in the step) and back (`re
 in the workflow); nothing else reads a checkpoint by key.
 
 DBOS also matches each replayed step by its function's name: the checkpointed
-functions (`bookkeeping.begin_run`, `execute.execute_step`, …) keep theirs.
+functions (`bookkeeping.begin_and_pin`, `bookkeeping.start_job`, …) keep theirs.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ Checkpoint = dict[str, Any]
 
 @dataclass(frozen=True)
 class RunPlan:
-    """`begin_run`: the jobs (each with the jobs it needs, in file order) and the
-    retries of each `finally` step."""
+    """`begin_run` (in `begin_and_pin`): the jobs (each with the jobs it needs, in file
+    order) and the retries of each `finally` step."""
 
     jobs: dict[str, list[str]]
     finally_retries: list[int]
@@ -82,7 +82,7 @@ class Conclusion:
 
 @dataclass(frozen=True)
 class JobPlan:
-    """`job_plan`: what kind of job it is, and the retries of each step."""
+    """`start_job`: what kind of job it is, and the retries of each step."""
 
     approval: bool
     services: bool

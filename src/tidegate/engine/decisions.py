@@ -1,6 +1,6 @@
-"""What becomes of one step attempt, decided without I/O: does it run at all, how did it
-end (what it raised), and does `continue_on_error` forgive it. `execute.py` does the
-I/O around these.
+"""What becomes of one step attempt, decided without I/O: did it end already (its row
+says so), does it run at all, how did it end (what it raised), and does
+`continue_on_error` forgive it. `execute.py` does the I/O around these.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tidegate.errors import ExpressionError, StepFailed
-from tidegate.status import Status
+from tidegate.status import LIVE, Status
 from tidegate.workflows import Step, compile_condition
 
 
@@ -23,6 +23,24 @@ class Ended:
     status: Status
     error: str | None = None
     notes: tuple[str, ...] = ()
+
+
+def recorded(status: str | None, attempts: int | None, attempt: int) -> Status | None:
+    """How `attempt` ended, when the step's row already says (the row is the step's
+    checkpoint: a replayed job must not run again what ended); None: it runs (again).
+
+    The row holds the latest attempt. A later one began only because this one failed
+    or timed out, which `FAILED` stands for (the job workflow reads no more than that
+    from an earlier attempt). A row written before any attempt ran (skipped, cancelled,
+    an `if` error) says 0 attempts and is the first attempt's outcome.
+    """
+    if status is None or Status(status) in LIVE:
+        return None if not attempts or attempts <= attempt else Status.FAILED
+    if attempts and attempts > attempt:
+        return Status.FAILED
+    if attempts == attempt or (not attempts and attempt == 1):
+        return Status(status)
+    return None
 
 
 def before_attempt(

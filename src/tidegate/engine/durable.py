@@ -4,9 +4,9 @@ The run starts each job as its own workflow once the jobs it needs have ended, s
 independent jobs run concurrently. Waiting — the run for its jobs, a job for its
 approval — is a checkpointed step that re-reads the database when rung (see
 `wakeups`): no DBOS message can be lost between a commit and a wake-up, and a waiting
-run costs no polling. What touches the world happens in `execute`/`approval` functions
-checkpointed as steps: after a crash, finished steps are not run again and the one in
-flight runs once more.
+run costs no polling. What touches the world happens in `execute`/`approval` functions,
+checkpointed (a user's step by its own row, execute.py; the rest as DBOS steps): after
+a crash, finished steps are not run again and the one in flight runs once more.
 
 A run parks at an approval (see `approval.py`): when every job still going waits for
 a person, the job and run workflows end and the database says `waiting`. Closing the
@@ -26,7 +26,7 @@ import contextlib
 
 from dbos import DBOS, SetWorkflowID, StepOptions
 
-from tidegate.engine import approval, bookkeeping, execute, job_services, pinning
+from tidegate.engine import approval, bookkeeping, execute, job_services
 from tidegate.engine.checkpoints import (
     Conclusion,
     JobPlan,
@@ -57,15 +57,13 @@ def job_workflow_id(run_id: str, job_id: str) -> str:
 @DBOS.workflow(name="tidegate.run")
 async def run_workflow(run_id: str) -> str:
     try:
-        plan = RunPlan.restore(
-            await DBOS.run_step_async(BOOKKEEPING, bookkeeping.begin_run, run_id)
-        )
+        begun = await DBOS.run_step_async(BOOKKEEPING, bookkeeping.begin_and_pin, run_id)
     except Exception as exc:  # e.g. a snapshot this release cannot read: end it, visibly
         failed: str = await DBOS.run_step_async(
             BOOKKEEPING, bookkeeping.finish_run, run_id, "failed", True, f"engine error: {exc!r}"
         )
         return failed
-    pinned = Pinned.restore(await DBOS.run_step_async(BOOKKEEPING, pinning.pin_image, run_id))
+    plan, pinned = RunPlan.restore(begun["plan"]), Pinned.restore(begun["pinned"])
     if pinned.refused:
         await DBOS.run_step_async(BOOKKEEPING, bookkeeping.skip_jobs, run_id)
         return await _finish(run_id, plan, Conclusion(Status.FAILED, False, pinned.error))
@@ -95,6 +93,9 @@ async def _drive(run_id: str, plan: RunPlan) -> str:
     statuses = await _jobs(run_id, plan.jobs)
     if statuses is None:
         return approval.PARKED
+    if not plan.finally_retries:
+        ended: str = await DBOS.run_step_async(BOOKKEEPING, bookkeeping.end_run, run_id, statuses)
+        return ended
     outcome = Conclusion.restore(
         await DBOS.run_step_async(BOOKKEEPING, bookkeeping.conclude, run_id, statuses)
     )
@@ -159,12 +160,8 @@ async def job_workflow(run_id: str, job_id: str, needs: dict[str, str]) -> str:
 
 
 async def _job(run_id: str, job_id: str, needs: dict[str, str]) -> str:
-    plan = JobPlan.restore(
-        await DBOS.run_step_async(BOOKKEEPING, bookkeeping.job_plan, run_id, job_id)
-    )
-    verdict: str = await DBOS.run_step_async(
-        BOOKKEEPING, bookkeeping.decide_job, run_id, job_id, needs
-    )
+    started = await DBOS.run_step_async(BOOKKEEPING, bookkeeping.start_job, run_id, job_id, needs)
+    plan, verdict = JobPlan.restore(started["plan"]), str(started["verdict"])
     if verdict != bookkeeping.RUN:
         return verdict
     if plan.approval:
@@ -220,17 +217,10 @@ async def _step_with_retries(
 ) -> Status:
     status = Status.FAILED
     for attempt in range(1, retries + 2):
+        # Not a DBOS step: the step's row is its checkpoint (execute.py).
         status = Status(
-            await DBOS.run_step_async(
-                ONCE,
-                execute.execute_step,
-                run_id,
-                job_id,
-                index,
-                attempt,
-                job_failed,
-                run_status.value,
-                engine_error,
+            await execute.execute_step(
+                run_id, job_id, index, attempt, job_failed, run_status.value, engine_error
             )
         )
         if status not in FAILING:

@@ -1,9 +1,15 @@
-"""One attempt of one step, the unit the job workflow checkpoints (`execute_step`).
+"""One attempt of one step (`execute_step`), checkpointed by the step's own row.
 
 Nothing here imports DBOS; `durable.py` decides what is a step and in which order.
 The decisions are pure (`decisions.py`); here is their I/O: load the run, ask whether
 the step runs, run the attempt (its kind, watched for a cancel), record how it ended.
-Safe to run again after a crash: the records are upserts.
+
+The step's row is the attempt's checkpoint, not a DBOS step: its final record is
+committed with the log's last lines, and a job workflow replayed after a crash finds
+it there (`decisions.recorded`) and does not run the attempt again; one still
+`running` runs once more. That saves DBOS's read and write per step (its floor is
+about 6 ms a step here, `bench/first_step.py`), and no crash can fall between the
+row's end and a second checkpoint. The records are upserts, safe to write again.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tidegate.engine.capabilities import capabilities
-from tidegate.engine.decisions import Ended, before_attempt, ended_by, forgive
+from tidegate.engine.decisions import Ended, before_attempt, ended_by, forgive, recorded
 from tidegate.engine.loaded import FINALLY, LoadedRun, load_run_in
 from tidegate.engine.logsink import LogSink, event_secrets
 from tidegate.engine.runtime import Runtime, get_runtime
@@ -32,6 +38,8 @@ from tidegate.telemetry import STEP_SECONDS
 from tidegate.workflows import Step
 
 CANCEL_POLL_SECONDS = 0.5
+# A step still going after this long is shown `running` (RunningRecord).
+RUNNING_RECORD_AFTER = 0.05
 
 
 def step_timeout(loaded: LoadedRun, job_id: str, own: float) -> float:
@@ -113,6 +121,10 @@ def begin(
             step, job_env = job.steps[index], dict(job.env)
         timeout = step_timeout(loaded, job_id, step.timeout or runtime.settings.step_timeout)
         record = StepRecord(run_id, job_id, index, step_name(step), step.kind)
+        status, attempts = store_runs.step_outcome(session, run_id, job_id, index) or (None, 0)
+        done = recorded(status, attempts, attempt)
+        if done is not None:  # a replay after a crash: this attempt ended, do not run it again
+            return Attempt(loaded, step, job_env, timeout, record, Ended(done))
         cancelled = run_id in runtime.cancelled or loaded.run.cancel_requested
         early = before_attempt(
             step,
@@ -123,13 +135,38 @@ def begin(
             timeout=timeout,
         )
         if early is not None:
-            record.write(session, early.status, error=early.error)
+            # From the second attempt on, the row says which attempt ended so (`recorded`).
+            later = {"attempts": attempt} if attempt > 1 else {}
+            record.write(session, early.status, error=early.error, **later)
     return Attempt(loaded, step, job_env, timeout, record, early)
 
 
-def record_running(runtime: Runtime, record: StepRecord, attempt: int) -> None:
-    with runtime.db.session() as session:
-        record.write(session, Status.RUNNING, attempts=attempt, started_at=_now(), error="")
+class RunningRecord:
+    """The step's "running" row, written `RUNNING_RECORD_AFTER` seconds into the attempt
+    while the command runs; an attempt that ends sooner writes only its final row,
+    which says as much (one transaction per step instead of two for quick steps)."""
+
+    def __init__(self, runtime: Runtime, record: StepRecord, attempt: int) -> None:
+        self.fields: dict[str, Any] = {"attempts": attempt, "started_at": _now(), "error": ""}
+        self._writing = False
+        self._task = asyncio.ensure_future(self._later(runtime, record))
+
+    async def _later(self, runtime: Runtime, record: StepRecord) -> None:
+        await asyncio.sleep(RUNNING_RECORD_AFTER)
+        self._writing = True
+
+        def write() -> None:
+            with runtime.db.session() as session:
+                record.write(session, Status.RUNNING, **self.fields)
+
+        await asyncio.to_thread(write)
+
+    async def settle(self) -> dict[str, Any]:
+        """Before the final row: the fields it must carry too (none once written)."""
+        if not self._writing:
+            self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=not self._writing)
+        return {} if self._writing else dict(self.fields)
 
 
 def cancel_requested(runtime: Runtime, run_id: str) -> bool:
@@ -152,9 +189,9 @@ async def execute_step(
     """One attempt of one step. Returns its status (as plain text: the checkpoint);
     never raises for the user's failure.
 
-    Around the step's own work: a read (`begin`), the "running" record written while
-    the command starts (nothing waits for its commit but the end), and the end: the
-    log's last lines with the step's final record, one transaction.
+    Around the step's own work: a read (`begin`), the "running" record written once
+    the command has run a moment (nothing waits for its commit but the end), and the
+    end: the log's last lines with the step's final record, one transaction.
     """
     runtime = get_runtime()
     began = await asyncio.to_thread(
@@ -162,9 +199,7 @@ async def execute_step(
     )
     if began.early is not None:
         return began.early.status.value
-    running = asyncio.ensure_future(
-        asyncio.to_thread(record_running, runtime, began.record, attempt)
-    )
+    running = RunningRecord(runtime, began.record, attempt)
     loaded, step, in_finally = began.loaded, began.step, job_id == FINALLY
     sink = LogSink(
         runtime.db, run_id, job_id, index, [*runtime.secret_values(), *event_secrets(loaded.event)]
@@ -203,18 +238,15 @@ async def execute_step(
     if final is not ended:
         await _note(sink, final)
     lines = await sink.rest()
-    await running  # the final record goes after it, never under it
+    # The final record goes after the running one, never under it.
+    fields = {**await running.settle(), "exit_code": notes.get("exit_code")}
+    if final.error is not None:
+        fields["error"] = final.error
 
     def end() -> None:
         with runtime.db.session() as session:
             append_lines(session, run_id, job_id, index, lines)
-            began.record.write(
-                session,
-                final.status,
-                error=final.error,
-                exit_code=notes.get("exit_code"),
-                finished_at=_now(),
-            )
+            began.record.write(session, final.status, finished_at=_now(), **fields)
 
     await asyncio.to_thread(end)
     STEP_SECONDS.labels(step.kind, final.status.value).observe(time.monotonic() - started)

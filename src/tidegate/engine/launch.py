@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
+import dbos._dbos as dbos_instance
 from dbos import DBOS, DBOSConfig
 
 from tidegate import logs
@@ -12,8 +14,9 @@ from tidegate.config import Settings
 
 # Bumped only when the shape of the durable workflows changes incompatibly. DBOS
 # recovers only workflows of its own application version; a fixed one lets a new
-# Tidegate release finish the runs an older one started.
-ENGINE_VERSION = "tidegate-engine-1"
+# Tidegate release finish the runs an older one started. 2: a user's step is
+# checkpointed by its own row, not as a DBOS step (execute.py).
+ENGINE_VERSION = "tidegate-engine-2"
 SERIAL_QUEUE = "tidegate-serial"
 
 
@@ -54,8 +57,28 @@ def launch(settings: Settings) -> None:
     }
     DBOS(config=config)
     DBOS.launch()
-    # One query per interval whatever the load: short, so a serialised run starts soon.
-    DBOS.register_queue(SERIAL_QUEUE, partition_concurrency=1, polling_interval_sec=0.05)
+    # One dequeue transaction per interval whatever the load (a few ms of CPU each,
+    # holding the GIL): twice a second keeps an idle engine idle, and a run queued
+    # behind a concurrency key or an approval's continuation starts within 0.5 s.
+    DBOS.register_queue(SERIAL_QUEUE, partition_concurrency=1, polling_interval_sec=0.5)
+
+
+async def stop_workflows(timeout: float = 10.0) -> None:
+    """Cancel the workflows running on this event loop and wait for them to unwind,
+    before `shutdown`: one woken after DBOS stopped would reach for its stopped thread
+    pool (a traceback per run). A cancelled workflow is left pending, and the next
+    start recovers it, as after a crash."""
+    loop = asyncio.get_running_loop()
+    instance = dbos_instance._dbos_global_instance
+    tasks = [
+        task
+        for task in list(getattr(instance, "_workflow_tasks", ()))
+        if task.get_loop() is loop and not task.done()
+    ]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)
 
 
 def shutdown() -> None:

@@ -189,7 +189,10 @@ class LogLine(Base):
 
 class Approval(Base):
     __tablename__ = "approvals"
-    __table_args__ = (Index("ix_approvals_status", "status"), Index("ix_approvals_run", "run_id"))
+    __table_args__ = (
+        Index("ix_approvals_status_deadline", "status", "deadline"),
+        Index("ix_approvals_run", "run_id"),
+    )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
     job_id: Mapped[str] = mapped_column(String(100))

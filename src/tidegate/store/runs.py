@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -207,6 +208,16 @@ def steps_of(session: Session, run_id: str) -> list[Step]:
     )
 
 
+def step_outcome(session: Session, run_id: str, job_id: str, index: int) -> tuple[str, int] | None:
+    """The step row's status and attempts (the job workflow's checkpoint), if it has one."""
+    row = session.execute(
+        select(Step.status, Step.attempts).where(
+            Step.run_id == run_id, Step.job_id == job_id, Step.index == index
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
 def upsert_step(
     session: Session,
     run_id: str,
@@ -226,7 +237,7 @@ def upsert_step(
 
     One `INSERT … ON CONFLICT DO UPDATE` (SQLite and PostgreSQL both have it) rather than
     the ORM's read and then write: it is written twice per step attempt, on the path
-    every step takes.
+    every step takes, so each shape of it is built once (`_upsert`).
     """
     given = {
         "attempts": attempts,
@@ -237,13 +248,22 @@ def upsert_step(
     }
     changes: dict[str, object] = {"status": status}
     changes.update({key: value for key, value in given.items() if value is not None})
-    key = {"run_id": run_id, "job_id": job_id, "index": index}
-    insert = _dialect_insert(session)(Step).values(**key, name=name, kind=kind, **changes)
-    session.execute(insert.on_conflict_do_update(index_elements=list(key), set_=changes))
+    statement = _upsert(session.get_bind().dialect.name, tuple(changes))
+    params = {"run_id": run_id, "job_id": job_id, "index": index, "name": name, "kind": kind}
+    session.execute(statement, {**params, **changes})
 
 
-def _dialect_insert(session: Session) -> Any:
-    """The `insert` that has `on_conflict_do_update`: SQLite's or PostgreSQL's."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
+_STEP_KEY = ("run_id", "job_id", "index")
+
+
+@cache
+def _upsert(dialect: str, changed: tuple[str, ...]) -> Any:
+    """The step upsert that sets `changed`, with bound parameters: built and compiled
+    once per shape instead of once per write."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Step)
+    columns = (*_STEP_KEY, "name", "kind", *changed)
+    insert = insert.values({column: bindparam(column) for column in columns})
+    return insert.on_conflict_do_update(
+        index_elements=list(_STEP_KEY),
+        set_={column: insert.excluded[column] for column in changed},
+    )
