@@ -35,6 +35,7 @@ from tidegate.web.api import approvals, events, hooks, hooks_intake, ops, runs, 
 from tidegate.web.api import audit as audit_api  # --- audit trail (sign-in work) ---
 from tidegate.web.failsafe import Failsafe
 from tidegate.web.gate import ApiGate
+from tidegate.web.hookpath import HookPath
 from tidegate.web.metrics import metrics_registry
 from tidegate.web.state import AppState
 from tidegate.web.ui.access import SignInRequired, sign_in_redirect
@@ -121,6 +122,7 @@ async def reap_leftovers(state: AppState) -> None:
 def create_app(settings: Settings) -> FastAPI:
     launcher = Launcher()  # starts the runs the intake commits (engine/launcher.py)
     state = build_state(settings, launcher)
+    launcher.busy = state.intake.receiving  # answers first, while webhooks come in
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -191,7 +193,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(FormGate, max_body_bytes=settings.max_api_body_bytes)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(Failsafe)  # outermost of ours: sees what every layer inside raises
+    app.add_middleware(Failsafe)  # sees what every layer inside raises
+    app.add_middleware(HookPath, intake=state.intake)  # outermost: webhooks answered here
     for module in (hooks_intake, events, runs, approvals, workflows, hooks, ops):
         app.include_router(module.router)
     app.include_router(audit_api.router)  # --- audit trail (sign-in work) ---

@@ -6,7 +6,10 @@ answers; this task starts them. Runs committed by this process are handed over a
 start) are found by a poll of the queued runs every `poll_seconds`. Starting is
 idempotent (the workflow id), so a run found twice starts once. Starts go in batches,
 yielding to the event loop between them, so a burst of webhooks is answered while the
-engine catches up instead of after it.
+engine catches up instead of after it. While webhooks are being received, starts are
+held back to one every `UNDER_PRESSURE_EVERY` seconds: the engine shares the event loop
+with the answers, and a registry whose webhook waits too long retries or gives up. The
+runs of a burst start as soon as it ends.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import structlog
 from sqlalchemy import select
@@ -28,11 +31,20 @@ from tidegate.store.models import Run
 log = structlog.get_logger(__name__)
 
 BATCH = 16  # starts between two turns of the event loop
+# While webhooks are being received, runs start one at a time this far apart: the
+# answers come first (a registry gives up on a slow one), the runs soon after.
+UNDER_PRESSURE_EVERY = 0.25
+PRESSURE_LOOK = 0.01  # how often a held-back start looks again
 
 
 class Launcher:
-    def __init__(self, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self, poll_seconds: float = 1.0, *, busy: Callable[[], bool] | None = None
+    ) -> None:
         self.poll_seconds = poll_seconds
+        # Whether webhooks are being received right now (the intake's count).
+        self.busy = busy or (lambda: False)
+        self._last_start = 0.0
         self._pending: list[Started] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._woken = asyncio.Event()
@@ -78,7 +90,11 @@ class Launcher:
                         await self._poll(runtime)
                     except Exception as exc:  # the next poll tries again
                         log.error("launcher.poll_failed", where=scrubbed(exc))
+                await self._yield_to_intake()
                 batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+                if self.busy():
+                    batch, self._pending = batch[:1], batch[1:] + self._pending
+                self._last_start = time.monotonic()
                 for run in batch:
                     try:
                         await start_run(run.run_id, run.concurrency_key)
@@ -90,6 +106,15 @@ class Launcher:
                     await asyncio.sleep(0)  # let the requests waiting meanwhile in
         finally:
             self._loop = None
+
+    async def _yield_to_intake(self) -> None:
+        """While webhooks arrive, hold the next start back until they stop or
+        `UNDER_PRESSURE_EVERY` has passed since the last: the engine's work shares this
+        event loop (and the GIL) with the answers."""
+        if not self._pending:
+            return
+        while self.busy() and time.monotonic() < self._last_start + UNDER_PRESSURE_EVERY:
+            await asyncio.sleep(PRESSURE_LOOK)
 
     async def _poll(self, runtime: Runtime) -> None:
         def queued() -> list[tuple[str, str | None]]:

@@ -11,12 +11,19 @@ shown on a page, and reaches steps only as the value it claims to be:
 - `raw`: valid Unicode (no lone surrogates) and nested at most `MAX_DEPTH` levels.
 
 Pure functions: no database, no network. A problem is reported as (field, reason).
+
+One walk of a body's JSON: within `one_pass()` (a delivery's parse and the intake's
+safety net, events/intake.py) a container found clean is remembered by identity (held
+for the scope, so its id is not reused), with the depth budget it passed at, and is not
+walked again: the net's walk of an event's `raw` stops where the source's walk went.
+The JSON is the parse's own, read and never changed (sources build events from it).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from contextvars import ContextVar
 from typing import Any
 
 from tidegate.image_event import ImageEvent
@@ -47,6 +54,22 @@ MAX_DEPTH = 32  # registries nest their bodies 4 or 5 levels deep
 # lines in a log or a page, or fail to encode.
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 
+# The current `one_pass`'s JSON containers found clean: id → (container, the smallest
+# depth budget it was found clean with). Holding the container keeps its id unique.
+_CLEAN: ContextVar[dict[int, tuple[Any, int]] | None] = ContextVar("grammar_clean", default=None)
+
+
+class one_pass:  # lower case: used as a function, `with grammar.one_pass():`
+    """Within: a JSON container found clean is not walked again (at a depth with no more
+    room than it was found clean with). Strings are checked each time they are asked
+    about: their checks (one regex or one C scan) cost less than remembering them."""
+
+    def __enter__(self) -> None:
+        self._token = _CLEAN.set({})
+
+    def __exit__(self, *_exc: object) -> None:
+        _CLEAN.reset(self._token)
+
 
 def short(value: str) -> str:
     """A sender's string, short enough for an error message or a reason."""
@@ -62,6 +85,8 @@ def text_problem(value: str, limit: int = NAME_MAX) -> str | None:
     """Why a free-text value cannot be stored, or None: too long, or an unprintable."""
     if len(value) > limit:
         return f"is longer than {limit} characters"
+    if value.isprintable():  # no Cc, Cs, Zl or Zp in it (nor other unprintables): one C pass
+        return None
     for char in value:
         if unicodedata.category(char) in _REFUSED_CATEGORIES:
             return f"holds the character U+{ord(char):04X}, which is not allowed"
@@ -125,19 +150,36 @@ def raw_problem(value: Any, max_depth: int = MAX_DEPTH) -> tuple[str, str] | Non
     The path names the member (`actor.name`, `events.0.target`), or "" for the whole
     document. Iterative: a document deep enough to matter must not exhaust the stack.
     """
-    stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
+    clean = _CLEAN.get()
+    seen: list[tuple[Any, int]] = []
+    # (item, its parent's path, its key in the parent): a leaf's path is built only for
+    # its problem. The order of the walk decides which problem is named: keep it.
+    stack: list[tuple[Any, tuple[str, ...], str | None]] = [(value, (), None)]
     while stack:
-        item, path = stack.pop()
-        if isinstance(item, dict | list):
-            if len(path) >= max_depth:
+        item, parent, key = stack.pop()
+        if isinstance(item, (dict, list)):
+            path = parent if key is None else (*parent, key)
+            budget = max_depth - len(path)  # the levels its members may still nest
+            if clean is not None:
+                known = clean.get(id(item))
+                if known is not None and known[0] is item and budget >= known[1]:
+                    continue  # found clean within `one_pass`, with no more room than now
+                seen.append((item, budget))
+            if budget <= 0:
                 return _dotted(path), f"is nested deeper than {max_depth} levels"
             children = item.items() if isinstance(item, dict) else enumerate(item)
-            for key, child in children:
-                if isinstance(key, str) and _has_surrogate(key):
+            for name, child in children:
+                if isinstance(name, str) and _has_surrogate(name):
                     return _dotted(path), "has a member name that is not valid Unicode"
-                stack.append((child, (*path, str(key))))
+                stack.append((child, path, str(name)))
         elif isinstance(item, str) and _has_surrogate(item):
+            path = parent if key is None else (*parent, key)
             return _dotted(path), "holds a lone surrogate (text that is not valid Unicode)"
+    if clean is not None:  # the whole walk was clean: so is every container it met
+        for item, budget in seen:
+            known = clean.get(id(item))
+            if known is None or budget < known[1]:
+                clean[id(item)] = (item, budget)
     return None
 
 

@@ -15,6 +15,7 @@ deliveries committed alongside it, for its writes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from functools import partial
 from typing import Protocol
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from tidegate import logs
 from tidegate.errors import NotFound, PayloadError, PayloadTooLarge, Unverified
+from tidegate.events import grammar
 from tidegate.events.announce import note_planned
 from tidegate.events.delivery import (
     HookRevoked,
@@ -46,6 +48,8 @@ SenderCheck = Callable[[Mapping[str, str]], None]
 # Bodies up to this size are verified and parsed on the event loop (a Docker Hub body,
 # ~1.5 KB, takes ~0.1 ms: less than the thread hop); larger ones in a thread.
 PARSE_INLINE_BYTES = 16 * 1024
+# After a webhook, this long without one before the intake counts as quiet (`receiving`).
+QUIET_AFTER = 0.05
 
 
 class RunPlanner(Protocol):
@@ -79,6 +83,13 @@ class Intake:
         self._limit = max_body_bytes
         self._hooks = LiveHooks(db)
         self._writer: GroupWriter[Planner] = GroupWriter(db, runs.planner)
+        self._in_progress = 0
+        self._last_seen = -QUIET_AFTER
+
+    def receiving(self) -> bool:
+        """Whether webhooks are coming in: one is being received, or one was less than
+        `QUIET_AFTER` seconds ago (the launcher holds starts back meanwhile)."""
+        return self._in_progress > 0 or time.monotonic() - self._last_seen < QUIET_AFTER
 
     async def receive(
         self,
@@ -90,6 +101,20 @@ class Intake:
         """Store what the delivery holds, with its planned runs. NotFound for an unknown
         source or a token that is not a live hook of it (no hint which), PayloadTooLarge,
         Unverified, or PayloadError; nothing is stored for a refused delivery."""
+        self._in_progress += 1
+        try:
+            return await self._receive(source_name, token, headers, body)
+        finally:
+            self._in_progress -= 1
+            self._last_seen = time.monotonic()
+
+    async def _receive(
+        self,
+        source_name: str,
+        token: str,
+        headers: Mapping[str, str],
+        body: AsyncIterable[bytes],
+    ) -> Received:
         # The token before the body: an unknown token costs nothing.
         source = get_source(source_name)
         if source is None:
@@ -154,8 +179,9 @@ def _parse(
     source.verify(headers, content, auth)
     if check is not None:
         check(headers)
-    parsed = source.parse(content, headers)
-    check_all(parsed.events)
+    with grammar.one_pass():  # the safety net re-asks only what the source did not
+        parsed = source.parse(content, headers)
+        check_all(parsed.events)
     return parsed
 
 

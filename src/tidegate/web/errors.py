@@ -43,13 +43,19 @@ def error_response(
     return JSONResponse(error_body(error, detail, field), status_code=status, headers=headers)
 
 
-async def tidegate_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, TidegateError)
+def tidegate_response(exc: TidegateError) -> JSONResponse:
+    """The answer to one of our exceptions: the handler's, and the webhook fast path's
+    (web/hookpath.py), which answers without the app's exception handlers."""
     for kind, status, name in STATUS:
         if isinstance(exc, kind):
             field = exc.field if isinstance(exc, PayloadError) else None
             return JSONResponse(error_body(name, exc.message, field), status_code=status)
     return JSONResponse(error_body("error", exc.message), status_code=400)
+
+
+async def tidegate_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TidegateError)
+    return tidegate_response(exc)
 
 
 async def http_error(_request: Request, exc: Exception) -> JSONResponse:

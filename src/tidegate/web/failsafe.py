@@ -41,11 +41,16 @@ class Failsafe(HttpMiddleware):
         try:
             await self.app(scope, receive, tracking)
         except Exception as exc:
-            log.error(
-                "unexpected error on %s %s:\n%s", scope["method"], _route(scope), scrubbed(exc)
-            )
+            answer = failed(scope["method"], _route(scope), exc)
             if not started:  # else the answer is under way: the connection just ends
-                await JSONResponse(_BODY, status_code=500)(scope, receive, send)
+                await answer(scope, receive, send)
+
+
+def failed(method: str, route: str, exc: Exception) -> JSONResponse:
+    """Log `exc` scrubbed, naming `route` (a template: a path may hold a secret); the 500
+    to answer with. Shared with the webhook fast path (web/hookpath.py)."""
+    log.error("unexpected error on %s %s:\n%s", method, route, scrubbed(exc))
+    return JSONResponse(_BODY, status_code=500)
 
 
 def _route(scope: Scope) -> str:

@@ -1,4 +1,8 @@
-"""`POST /hooks/{source}/{token}`, and the Jenkins plugin's paths (one per source alias)."""
+"""`POST /hooks/{source}/{token}`, and the Jenkins plugin's paths (one per source alias).
+
+Served before routing by web/hookpath.py, which answers as these routes would; they
+stay registered for /openapi.json.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,69 @@
+"""While webhooks come in, the launcher holds run starts back; once they stop, it
+starts the rest at once. (The starts are recorded instead of made: the policy of when
+to start is what is under test; tests/integration/test_intake_launch.py starts real runs.)"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tidegate.engine import launcher as launcher_module
+from tidegate.engine.launcher import UNDER_PRESSURE_EVERY, Launcher
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float]]:
+    record: list[tuple[str, float]] = []
+
+    async def start_run(run_id: str, key: str | None) -> None:
+        record.append((run_id, time.monotonic()))
+
+    monkeypatch.setattr(launcher_module, "start_run", start_run)
+    return record
+
+
+def test_starts_wait_for_a_burst_of_webhooks_to_end(started: list[tuple[str, float]]) -> None:
+    busy = True
+    launcher = Launcher(poll_seconds=1e9, busy=lambda: busy)  # no poll: no database
+
+    async def scenario() -> tuple[int, int]:
+        nonlocal busy
+        task = asyncio.create_task(launcher.run(runtime=None))  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        launcher.wake([(f"run{i}", None) for i in range(20)])
+        held = UNDER_PRESSURE_EVERY * 3
+        await asyncio.sleep(held)
+        during = len(started)
+        busy = False  # the burst ends
+        await asyncio.sleep(0.2)
+        after = len(started)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return during, after
+
+    during, after = asyncio.run(scenario())
+    # One start per UNDER_PRESSURE_EVERY at most while busy (load can only make it fewer),
+    # but not none: a run of a long burst is not starved.
+    assert 1 <= during <= 4, during
+    assert after == 20
+    assert sorted(run_id for run_id, _ in started) == sorted(f"run{i}" for i in range(20))
+
+
+def test_a_quiet_intake_starts_runs_at_once(started: list[tuple[str, float]]) -> None:
+    launcher = Launcher(poll_seconds=1e9)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(launcher.run(runtime=None))  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        launcher.wake([(f"run{i}", None) for i in range(40)])
+        for _ in range(100):
+            if len(started) == 40:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert len(started) == 40
