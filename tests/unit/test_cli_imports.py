@@ -104,6 +104,28 @@ def test_api_and_registry_commands_start_without_the_server(
     assert not loaded, f"tidegate {' '.join(args)} imported {sorted(loaded)}"
 
 
+# A retag's start is most of its time on a near registry (bench/cli.py): `tidegate
+# promote` reads its few settings without pydantic(-settings), parses SRC DST without
+# Typer's pydantic coercion, and prints plain lines without rich.
+PROMOTE_SKIPS = {"pydantic", "pydantic_settings", "pydantic_core", "rich"}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["promote", f"{NOBODY}/acme/app:v1", f"{NOBODY}/acme/app:v2"],
+        ["promote", "--json", f"{NOBODY}/acme/app:v1", f"{NOBODY}/acme/app:v2", "--signatures"],
+        ["promote", f"{NOBODY}/Not/Valid:v1", f"{NOBODY}/acme/app:v2"],  # bench's start-up
+    ],
+    ids=" ".join,
+)
+def test_promote_starts_without_pydantic_or_rich(tmp_path: Path, args: list[str]) -> None:
+    code, modules, said = tidegate(tmp_path, args)
+    assert code == 1 and said.startswith("error: "), said
+    loaded = modules & PROMOTE_SKIPS
+    assert not loaded, f"tidegate {' '.join(args)} imported {sorted(loaded)}"
+
+
 def test_each_command_is_found_in_its_module() -> None:
     """`main` imports the module COMMANDS names for a command, and only that one."""
     registered = {}

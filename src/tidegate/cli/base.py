@@ -1,7 +1,9 @@
 """What every command shares: the Typer apps, the consoles, settings, the API client.
 
 Light by design: every command imports this, and `tidegate runs` or `tidegate promote`
-must start without the database's modules (those are in `database`).
+must start without the database's modules (those are in `database`). `tidegate promote`
+starts without pydantic and rich too: cli/registry_settings.py reads the few settings it
+needs (by config.Settings' rules), and the consoles are made on first use.
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from typer.core import TyperOption
 
 from tidegate import __version__
-from tidegate.cli.data_files import credentials_path, read_credentials, read_server
-from tidegate.config import Settings, load_settings
 from tidegate.errors import TidegateError
 from tidegate.logs import TIME_FORMAT
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from tidegate.cli.api_client import ApiClient
+    from tidegate.config import Settings
+
+    out: Console
+    err: Console
 
 HELP = {"help_option_names": ["-h", "--help"]}  # inherited by every subcommand
 
@@ -41,16 +46,34 @@ app.add_typer(hook_app, name="hook")
 app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
 
-# Piped output is not cut to 80 columns: ids must survive `grep` and `awk`.
-out = Console(width=None if sys.stdout.isatty() else 250)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 250)
+
+def __getattr__(name: str) -> object:
+    """`out` and `err`, rich consoles, made on first use: importing rich.console costs a
+    command that prints plain lines (`tidegate promote` in a script) tens of ms."""
+    if name not in ("out", "err"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _console(name)
+
+
+def _console(name: str) -> Console:
+    made: Console | None = globals().get(name)
+    if made is not None:
+        return made
+    from rich.console import Console
+
+    # Piped output is not cut to 80 columns: ids must survive `grep` and `awk`.
+    stream = sys.stdout if name == "out" else sys.stderr
+    console = Console(stderr=name == "err", width=None if stream.isatty() else 250)
+    globals()[name] = console
+    return console
+
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _show_version(value: bool) -> None:
     if value:
-        out.print(f"tidegate {__version__}", highlight=False)
+        _console("out").print(f"tidegate {__version__}", highlight=False)
         raise typer.Exit()
 
 
@@ -81,7 +104,10 @@ _flags_take_no_value()
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    if sys.stderr.isatty():
+        _console("err").print(f"[red]error:[/red] {message}", highlight=False)
+    else:  # as rich would print it there, without importing rich (tens of ms)
+        sys.stderr.write(f"error: {message}\n")
     return typer.Exit(1)
 
 
@@ -93,6 +119,9 @@ def _located() -> tuple[Settings, str]:
     """The settings, with the server a `tidegate serve` recorded in the data directory
     where `TIDEGATE_URL` (or `url` in tidegate.toml) names none; and where the URL came
     from: "set", "recorded" or "default"."""
+    from tidegate.cli.data_files import read_server
+    from tidegate.config import load_settings
+
     cfg = load_settings()
     if "url" in cfg.model_fields_set:
         return cfg, "set"
@@ -109,6 +138,7 @@ def client() -> ApiClient:
     """A client for the configured server, with hints that say where its URL and token
     came from, for when it does not answer or refuses the token."""
     from tidegate.cli.api_client import ApiClient  # httpx: the API's commands only
+    from tidegate.cli.data_files import credentials_path, read_credentials
 
     cfg, origin = _located()
     creds = credentials_path(cfg)
@@ -187,7 +217,7 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     t = Table(*columns, box=None, pad_edge=False)
     for row in rows:
         t.add_row(*(_cell(c, row.get(c)) for c in columns))
-    out.print(t)
+    _console("out").print(t)
 
 
 def _cell(column: str, value: object) -> str:

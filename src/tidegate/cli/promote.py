@@ -1,22 +1,29 @@
 """`tidegate promote SRC DST`: a promotion by hand, outside any run, with the same
-client (and registry allow-list) the `promote:` step uses."""
+client (and registry allow-list) the `promote:` step uses.
+
+Its start is most of a retag's time on a near registry, so it imports neither pydantic
+(`registry_settings` reads the few settings it needs) nor rich (plain lines; a progress
+bar only on a terminal): tests/unit/test_cli_imports.py holds it to that.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 
-from tidegate.cli.base import JsonFlag, app, err, fail, out, print_json, settings
-from tidegate.config import Settings
+from tidegate.cli.base import JsonFlag, app, fail, print_json
+from tidegate.cli.registry_settings import registry_settings
 from tidegate.errors import TidegateError
 from tidegate.registry import ImageRef, RegistryClient
 from tidegate.registry.copying import CopyResult
 from tidegate.registry.referrers import Carried
+from tidegate.registry.settings import RegistrySettings
 
 
 @app.command()
@@ -44,17 +51,16 @@ def promote(
     """Copy an image to another tag, repository or registry by digest, through the
     registry API (credentials from docker config.json and Tidegate's settings)."""
     del all_platforms
-    cfg = settings()
 
     def copy(on_progress: Callable[[int], None] | None) -> HandPromotion:
         run = promote_by_hand(cfg, source, destination, on_progress, signatures=signatures)
         return asyncio.run(run)
 
     try:
+        cfg = registry_settings()
         # A bar only where someone watches: a pipe or a log shows none, and a script's
-        # promotion starts without rich.progress (9 ms of CPU to import, more on a busy
-        # machine: 40-50 ms of wall time measured with 2 cores shared by 13 runnables).
-        done = _with_progress(copy) if err.is_terminal else copy(None)
+        # promotion starts without rich (tens of ms to import on a busy machine).
+        done = _with_progress(copy) if sys.stderr.isatty() else copy(None)
     except TidegateError as exc:
         raise fail(exc.message) from exc
     result = done.result
@@ -72,17 +78,50 @@ def promote(
     if as_json:
         print_json(summary)
     else:
-        out.print(
+        sys.stdout.write(
             f"{done.destination} → {result.digest} ({result.uploaded} blobs copied, "
-            f"{result.mounted} mounted, {result.skipped} already there)",
-            highlight=False,
+            f"{result.mounted} mounted, {result.skipped} already there)\n"
         )
         if done.carried is not None:
-            out.print(done.carried.summary(), highlight=False)
+            sys.stdout.write(done.carried.summary() + "\n")
+
+
+# `promote`'s flags, by parameter: `run_plainly` takes these and nothing else
+# (test_promote_plainly.py holds them to the command's).
+FLAGS = {"--all-platforms": "all_platforms", "--signatures": "signatures", "--json": "as_json"}
+
+
+def run_plainly(args: list[str]) -> int | None:
+    """`tidegate promote ARGS` without Typer's parsing, where ARGS are SRC, DST and
+    FLAGS: Typer 0.29 coerces each parameter through pydantic, which would be a third
+    of the command's start. Returns the exit code; None, having done nothing, for any
+    other ARGS (help, a typo, `--`, a value that looks like an option), which Typer
+    then parses and answers as it always has."""
+    seen, names = set(), []
+    for arg in args:
+        if arg in FLAGS:
+            seen.add(FLAGS[arg])
+        elif arg.startswith("-"):
+            return None
+        else:
+            names.append(arg)
+    if len(names) != 2:
+        return None
+    source, destination = names
+    try:
+        promote(source, destination, signatures="signatures" in seen, as_json="as_json" in seen)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("\nAborted!\n")  # as Typer (click) says it
+        return 1
+    return 0
 
 
 def _with_progress(copy: Callable[[Callable[[int], None]], HandPromotion]) -> HandPromotion:
     from rich.progress import DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from tidegate.cli.base import err
 
     columns = (TextColumn("copying"), DownloadColumn(), TransferSpeedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
@@ -99,7 +138,7 @@ class HandPromotion:
 
 
 async def promote_by_hand(
-    settings: Settings,
+    settings: RegistrySettings,
     source_text: str,
     destination_text: str,
     on_progress: Callable[[int], None] | None = None,

@@ -18,7 +18,6 @@ from types import TracebackType
 
 import httpx2
 
-from tidegate.config import Settings
 from tidegate.registry import blobs, manifest_io, tags
 from tidegate.registry.blobs import DEFAULT_CHUNK_SIZE
 from tidegate.registry.copying import Copier, CopyResult
@@ -30,6 +29,7 @@ from tidegate.registry.reach import Reach
 from tidegate.registry.reference import ImageRef
 from tidegate.registry.referrers import Carried, Carrier
 from tidegate.registry.session import Session
+from tidegate.registry.settings import RegistrySettings
 from tidegate.registry.sightings import SIGHTINGS, BlobSightings
 
 __all__ = [
@@ -101,7 +101,7 @@ class RegistryClient:
     @classmethod
     def from_settings(
         cls,
-        settings: Settings,
+        settings: RegistrySettings,
         credentials_for: Callable[[str], Credentials | None] | None = None,
         *,
         bound: Sequence[str] = (),

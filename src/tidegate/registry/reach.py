@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 
-from tidegate.config import Settings
 from tidegate.registry.errors import RegistryRefused
 from tidegate.registry.hosts import api_host, hostname, scheme_for
+from tidegate.registry.settings import RegistrySettings
 from tidegate.security.addresses import IPAddress, is_internal, parse_address
 from tidegate.security.allowlist import AllowList
 
@@ -43,7 +43,7 @@ class Reach:
         self._refusals: dict[str, str | None] = {}  # by registry: a copy asks per request
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, bound: Iterable[str] = ()) -> Reach:
+    def from_settings(cls, settings: RegistrySettings, *, bound: Iterable[str] = ()) -> Reach:
         """Tidegate's own: `registry_allowed_hosts`, and `insecure_registries` over
         plain HTTP; `bound`, the registries of the hook an event came in on."""
         allowed = AllowList(settings.registry_allowed_hosts)
