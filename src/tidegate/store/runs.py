@@ -20,6 +20,17 @@ FINAL = RUN_FINAL
 STATUSES = RUN_STATUSES
 
 
+# Read on every step's path: built once, so each read skips building the statement
+# and its cache key (most of a small query's cost here).
+_JOBS_OF = select(Job).where(Job.run_id == bindparam("run_id"))
+_RUN = select(Run).where(Run.id == bindparam("run_id"))
+_STEP_OUTCOME = select(Step.status, Step.attempts).where(
+    Step.run_id == bindparam("run_id"),
+    Step.job_id == bindparam("job_id"),
+    Step.index == bindparam("index"),
+)
+
+
 def new_run(
     *,
     event_id: str,
@@ -50,7 +61,8 @@ def new_run(
 
 
 def get_run(session: Session, run_id: str) -> Run | None:
-    return session.get(Run, run_id)
+    found: Run | None = session.scalars(_RUN, {"run_id": run_id}).first()
+    return found
 
 
 def list_runs(
@@ -186,7 +198,7 @@ def set_job_status(session: Session, run_id: str, job_id: str, status: str) -> N
 
 
 def jobs_of(session: Session, run_id: str) -> list[Job]:
-    return list(session.scalars(select(Job).where(Job.run_id == run_id)))
+    return list(session.scalars(_JOBS_OF, {"run_id": run_id}))
 
 
 def steps_of(session: Session, run_id: str) -> list[Step]:
@@ -211,9 +223,7 @@ def steps_of(session: Session, run_id: str) -> list[Step]:
 def step_outcome(session: Session, run_id: str, job_id: str, index: int) -> tuple[str, int] | None:
     """The step row's status and attempts (the job workflow's checkpoint), if it has one."""
     row = session.execute(
-        select(Step.status, Step.attempts).where(
-            Step.run_id == run_id, Step.job_id == job_id, Step.index == index
-        )
+        _STEP_OUTCOME, {"run_id": run_id, "job_id": job_id, "index": index}
     ).first()
     return None if row is None else (row[0], row[1])
 
