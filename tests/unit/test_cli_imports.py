@@ -106,8 +106,9 @@ def test_api_and_registry_commands_start_without_the_server(
 
 # A retag's start is most of its time on a near registry (bench/cli.py): `tidegate
 # promote` reads its few settings without pydantic(-settings), parses SRC DST without
-# Typer's pydantic coercion, and prints plain lines without rich.
-PROMOTE_SKIPS = {"pydantic", "pydantic_settings", "pydantic_core", "rich"}
+# Typer (or click, under it) and its pydantic coercion, and prints plain lines without
+# rich.
+PROMOTE_SKIPS = {"pydantic", "pydantic_settings", "pydantic_core", "rich", "typer", "click"}
 
 
 @pytest.mark.parametrize(
@@ -119,7 +120,7 @@ PROMOTE_SKIPS = {"pydantic", "pydantic_settings", "pydantic_core", "rich"}
     ],
     ids=" ".join,
 )
-def test_promote_starts_without_pydantic_or_rich(tmp_path: Path, args: list[str]) -> None:
+def test_promote_starts_without_typer_pydantic_or_rich(tmp_path: Path, args: list[str]) -> None:
     code, modules, said = tidegate(tmp_path, args)
     assert code == 1 and said.startswith("error: "), said
     loaded = modules & PROMOTE_SKIPS

@@ -1,4 +1,4 @@
-"""`tidegate promote SRC DST [flags]` runs without Typer's parsing (promote.py
+"""`tidegate promote SRC DST [flags]` runs without Typer's parsing (promoting.py
 `run_plainly`): it must take exactly the command's flags, answer as Typer would, and
 leave anything else (help, typos, `--`) to Typer."""
 
@@ -9,7 +9,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from tidegate.cli import app
-from tidegate.cli.promote import FLAGS, run_plainly
+from tidegate.cli.promoting import FLAGS, run_plainly
 
 NOBODY = "127.0.0.1:9"
 

@@ -4,8 +4,8 @@ One module per group of commands; each registers on the apps in `base`. `main` i
 only the module of the command it runs: `tidegate runs` needs Typer, the settings and an
 HTTP client, not SQLAlchemy, Alembic, FastAPI, DBOS or the CEL grammar (importing them
 all made `tidegate --help` take ~780 ms, issue 11). `tidegate --version` imports nothing
-more than this module, and `tidegate promote SRC DST` bypasses Typer's parsing
-(promote.py `run_plainly`). `app`, with every command on it, is made on first use
+more than this module, and `tidegate promote SRC DST` runs without Typer (promoting.py
+`run_plainly`). `app`, with every command on it, is made on first use
 (`__getattr__`), for the tests and `tidegate --help`.
 """
 
@@ -78,19 +78,19 @@ def main() -> None:
     # Help (`-h` before any command), a typo or no command: every command, for the
     # listing and Typer's suggestions.
     module = None if options else COMMANDS.get(command or "")
-    run = _load(module) if module else _load()
     from tidegate.errors import TidegateError
 
     try:
-        if module == "promote":  # a retag's start is most of its time: skip Typer's parsing
-            from tidegate.cli.promote import run_plainly
+        if module == "promote":  # a retag's start is most of its time: skip Typer
+            from tidegate.cli.promoting import run_plainly
 
             code = run_plainly(sys.argv[2:])
             if code is not None:
                 sys.exit(code)
+        run = _load(module) if module else _load()
         run()
     except TidegateError as exc:
-        from tidegate.cli.base import err
+        from tidegate.cli.output import console
 
-        err.print(f"error: {exc.message}")
+        console("err").print(f"error: {exc.message}")
         sys.exit(1)

@@ -3,13 +3,13 @@
 Light by design: every command imports this, and `tidegate runs` or `tidegate promote`
 must start without the database's modules (those are in `database`). `tidegate promote`
 starts without pydantic and rich too: cli/registry_settings.py reads the few settings it
-needs (by config.Settings' rules), and the consoles are made on first use.
+needs (by config.Settings' rules), and the consoles are made on first use. It starts
+without Typer as well (cli/promoting.py): what it prints with is in `output`, re-exported
+here for the other commands.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,6 +17,8 @@ import typer
 from typer.core import TyperOption
 
 from tidegate import __version__
+from tidegate.cli.output import console, say_error
+from tidegate.cli.output import print_json as print_json
 from tidegate.errors import TidegateError
 from tidegate.logs import TIME_FORMAT
 
@@ -48,24 +50,10 @@ app.add_typer(db_app, name="db")
 
 
 def __getattr__(name: str) -> object:
-    """`out` and `err`, rich consoles, made on first use: importing rich.console costs a
-    command that prints plain lines (`tidegate promote` in a script) tens of ms."""
+    """`out` and `err`, rich consoles, made on first use (`output.console`)."""
     if name not in ("out", "err"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return _console(name)
-
-
-def _console(name: str) -> Console:
-    made: Console | None = globals().get(name)
-    if made is not None:
-        return made
-    from rich.console import Console
-
-    # Piped output is not cut to 80 columns: ids must survive `grep` and `awk`.
-    stream = sys.stdout if name == "out" else sys.stderr
-    console = Console(stderr=name == "err", width=None if stream.isatty() else 250)
-    globals()[name] = console
-    return console
+    return console(name)
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -73,7 +61,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a 
 
 def _show_version(value: bool) -> None:
     if value:
-        _console("out").print(f"tidegate {__version__}", highlight=False)
+        console("out").print(f"tidegate {__version__}", highlight=False)
         raise typer.Exit()
 
 
@@ -104,10 +92,7 @@ _flags_take_no_value()
 
 
 def fail(message: str) -> typer.Exit:
-    if sys.stderr.isatty():
-        _console("err").print(f"[red]error:[/red] {message}", highlight=False)
-    else:  # as rich would print it there, without importing rich (tens of ms)
-        sys.stderr.write(f"error: {message}\n")
+    say_error(message)
     return typer.Exit(1)
 
 
@@ -181,10 +166,6 @@ def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise fail(exc.message) from exc
 
 
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
 def waiting_line(run_id: str, status: str, waiting: dict[str, Any] | None) -> str:
     """`run_… is queued: concurrency key K is held by run_… (waiting for approval ap_…)`,
     `run_… is waiting for approval ap_… (job approve) from admin`."""
@@ -217,7 +198,7 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     t = Table(*columns, box=None, pad_edge=False)
     for row in rows:
         t.add_row(*(_cell(c, row.get(c)) for c in columns))
-    _console("out").print(t)
+    console("out").print(t)
 
 
 def _cell(column: str, value: object) -> str:
