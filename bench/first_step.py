@@ -144,7 +144,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "stamp"
         settings = make_settings(Path(tmp), args.database_url)
-        server = start_server(settings)
+        server = start_server(settings, freeze_heap=True)  # as `tidegate serve`
         db = Database(settings.db_url)
         write_workflow(
             settings,

@@ -199,7 +199,7 @@ def bench(args: argparse.Namespace, database_url: str, tmp: Path) -> None:
         (settings.workflows / "one.yaml").write_text(
             RUN.format(name="one", repos="acme/*") + ONE_STEP
         )
-        tidegate = start_server(settings)
+        tidegate = start_server(settings, freeze_heap=True)  # as `tidegate serve`
         insert = postgres_insert(database_url) if database_url else sqlite_insert(tmp / "b.db")
         bare_url, bare = serve(bare_app(insert))
         url = tidegate.hooks["dockerhub"]
@@ -220,7 +220,7 @@ def bench(args: argparse.Namespace, database_url: str, tmp: Path) -> None:
             (settings.workflows / "gate.yaml").write_text(
                 RUN.format(name="gate", repos="acme/*") + APPROVAL
             )
-            tidegate = start_server(settings)
+            tidegate = start_server(settings, freeze_heap=True)  # as `tidegate serve`
             insert = postgres_insert(url2) if url2 else sqlite_insert(tmp / "d.db")
             bare_url, bare = serve(bare_app(insert))
             baseline = load(bare_url, args.count, "acme/web")

@@ -162,15 +162,18 @@ def _more_credentials(settings: Settings, db: Database) -> FirstRun:
     return first
 
 
-def start_server(settings: Settings) -> Server:
-    """Migrate, bootstrap, and serve in a thread; returns once the engine is up."""
+def start_server(settings: Settings, *, freeze_heap: bool = False) -> Server:
+    """Migrate, bootstrap, and serve in a thread; returns once the engine is up.
+    `freeze_heap`: as `tidegate serve` does (app.py); for a bench's one server."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
     upgrade(db.engine)
     first = bootstrap(settings, db) or _more_credentials(settings, db)
     db.dispose()
+    app = create_app(settings)
+    app.state.freeze_heap = freeze_heap
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host="127.0.0.1",
         port=settings.port,
         log_level="warning",

@@ -78,7 +78,9 @@ def serve(
     record_server(cfg)  # where `tidegate runs` and the others find this server
     _banner(cfg, first)
     # log_config=None: uvicorn's records go through the handler `configure` set.
-    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="warning", log_config=None)
+    app = create_app(cfg)
+    app.state.freeze_heap = True  # this process serves until it ends (app.py)
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning", log_config=None)
 
 
 def _banner(cfg: Settings, first: FirstRun | None) -> None:
