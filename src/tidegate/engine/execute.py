@@ -8,7 +8,7 @@ The step's row is the attempt's checkpoint, not a DBOS step: its final record is
 committed with the log's last lines, and a job workflow replayed after a crash finds
 it there (`decisions.recorded`) and does not run the attempt again; one still
 `running` runs once more. That saves DBOS's read and write per step (its floor is
-about 6 ms a step here, `bench/first_step.py`), and no crash can fall between the
+about 6 ms a step here, `bench/dbos_floor.py`), and no crash can fall between the
 row's end and a second checkpoint. The records are upserts, safe to write again.
 """
 
