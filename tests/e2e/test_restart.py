@@ -65,7 +65,7 @@ jobs:
     steps:
       - run: |
           echo x >> {marks}/second-start
-          sleep 8
+          while [ ! -e {marks}/go ]; do sleep 0.05; done
           echo x >> {marks}/second-end
 finally:
   - callback: dockerhub
@@ -75,7 +75,10 @@ finally:
     run_id = push(serve, "acme/web:v1", f"http://127.0.0.1:{httpserver.port}/cb")
     eventually(lambda: lines(marks / "second-start") == 1)
     serve.kill9()
+    # The step waits for `go`, not for a while: an orphan the restart failed to reap
+    # would still be waiting when `go` appears, however slow the restart was.
     serve.start()
+    (marks / "go").touch()
     run = serve.wait_run(run_id, timeout=60)
     assert run["status"] == "succeeded", run
     assert lines(marks / "first") == 1  # finished before the crash: not repeated
