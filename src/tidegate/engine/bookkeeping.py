@@ -12,7 +12,7 @@ from tidegate import logs
 from tidegate.engine import pinning, workspaces
 from tidegate.engine.checkpoints import Checkpoint, Conclusion, JobPlan, RunPlan
 from tidegate.engine.decisions import job_verdict
-from tidegate.engine.loaded import LoadedRun, load_run
+from tidegate.engine.loaded import LoadedRun, load_run, load_run_in
 from tidegate.engine.logsink import mask
 from tidegate.engine.runtime import Runtime, get_runtime
 from tidegate.engine.stepctx import expr_context
@@ -26,24 +26,27 @@ from tidegate.telemetry import RUN_SECONDS
 RUN = "run"  # `decide_job`'s verdict for a job that runs; any other is its final status
 
 
-def begin_run(run_id: str) -> Checkpoint:
-    """Mark the run started and lay out its jobs; returns the plan the workflow follows."""
-    runtime = get_runtime()
-    loaded = load_run(runtime, run_id)
-    jobs = {job_id: list(job.needs) for job_id, job in loaded.workflow.jobs.items()}
+def begin_run(runtime: Runtime, run_id: str) -> tuple[Checkpoint, LoadedRun, list[str]]:
+    """Mark the run started and lay out its jobs: the plan the workflow follows, and
+    the run as read, with the registries its pinning may ask (one transaction)."""
     with runtime.db.session() as session:
+        loaded = load_run_in(session, run_id)
+        bound = pinning.bound_registries(session, loaded)
+        jobs = {job_id: list(job.needs) for job_id, job in loaded.workflow.jobs.items()}
         store_runs.ensure_jobs(session, run_id, jobs)
         store_runs.set_run_status(session, run_id, Status.RUNNING)
     if loaded.run.status == Status.QUEUED:  # not again when recovery repeats this step
         name = loaded.run.workflow_name
         logs.note("run.started", f"run {run_id} {name} started", run_id=run_id, workflow=name)
-    return RunPlan(jobs, [step.retries for step in loaded.workflow.finally_]).checkpoint()
+    plan = RunPlan(jobs, [step.retries for step in loaded.workflow.finally_])
+    return plan.checkpoint(), loaded, bound
 
 
 async def begin_and_pin(run_id: str) -> Checkpoint:
-    """`begin_run`, then `pin_image`: a run's start is one checkpoint, not two."""
-    plan = await asyncio.to_thread(begin_run, run_id)
-    return {"plan": plan, "pinned": await pinning.pin_image(run_id)}
+    """`begin_run`, then `pinning.pin`: a run's start is one checkpoint and one read."""
+    runtime = get_runtime()
+    plan, loaded, bound = await asyncio.to_thread(begin_run, runtime, run_id)
+    return {"plan": plan, "pinned": await pinning.pin(runtime, loaded, bound)}
 
 
 def start_job(run_id: str, job_id: str, needs: dict[str, str]) -> Checkpoint:
@@ -59,13 +62,11 @@ def decide_job(runtime: Runtime, loaded: LoadedRun, job_id: str, needs: dict[str
     """Whether the job runs: "run", "skipped", "cancelled" (or "failed" for a bad `if`)."""
     run_id = loaded.run.id
     job = loaded.workflow.jobs[job_id]
-    with runtime.db.session() as session:
-        cancelled = store_runs.cancel_requested(session, run_id)
     ended, error = job_verdict(
         job.if_,
         expr_context(runtime, loaded, {**loaded.job_statuses, **needs}, Status.RUNNING),
         needs,
-        cancelled=cancelled,
+        cancelled=loaded.run.cancel_requested,  # read with the run, this step
     )
     if error:
         _record_job_error(runtime, run_id, job_id, error)

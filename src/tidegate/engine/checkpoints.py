@@ -45,7 +45,7 @@ class RunPlan:
 
 @dataclass(frozen=True)
 class Pinned:
-    """`pin_image`: the run's digest, or why there is none, and `on_unresolved`."""
+    """`pinning.pin`: the run's digest, or why there is none, and `on_unresolved`."""
 
     digest: str
     error: str

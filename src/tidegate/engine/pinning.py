@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy.orm import Session
+
 from tidegate.engine.checkpoints import Checkpoint, Pinned
-from tidegate.engine.loaded import LoadedRun, load_run_in
-from tidegate.engine.runtime import Runtime, get_runtime
+from tidegate.engine.loaded import LoadedRun
+from tidegate.engine.runtime import Runtime
 from tidegate.image_event import ImageEvent
 from tidegate.registry import ImageRef, RegistryError
 from tidegate.store import runs as store_runs
 from tidegate.store.credentials import registries_of_event
 
 
-async def pin_image(run_id: str) -> Checkpoint:
-    """Resolve and store the run's digest; says why not when it cannot."""
-    runtime = get_runtime()
-    loaded, bound = await asyncio.to_thread(_load, runtime, run_id)
+async def pin(runtime: Runtime, loaded: LoadedRun, bound: list[str]) -> Checkpoint:
+    """Resolve and store the run's digest; says why not when it cannot. `loaded` and
+    `bound` come from the run's start (`bookkeeping.begin_and_pin`), read with it."""
     event, run = loaded.event, loaded.run
     policy = loaded.workflow.on_unresolved
     if run.digest:
@@ -38,18 +39,15 @@ async def pin_image(run_id: str) -> Checkpoint:
                 digest = (await client.resolve(ref)).digest
         except RegistryError as exc:
             error = f"cannot resolve {ref} to a digest: {exc.brief}"
-    await asyncio.to_thread(_record, runtime, run_id, event, digest, error)
+    await asyncio.to_thread(_record, runtime, run.id, event, digest, error)
     return Pinned(digest, error, policy).checkpoint()
 
 
-def _load(runtime: Runtime, run_id: str) -> tuple[LoadedRun, list[str]]:
-    """The run, and the registries its hook is bound to when it has no digest yet (one
-    thread hop, one transaction)."""
-    with runtime.db.session() as session:
-        loaded = load_run_in(session, run_id)
-        if loaded.run.digest or loaded.event.digest:
-            return loaded, []
-        return loaded, registries_of_event(session, loaded.run.event_id)
+def bound_registries(session: Session, loaded: LoadedRun) -> list[str]:
+    """The registries the run's hook is bound to, when its digest is still to resolve."""
+    if loaded.run.digest or loaded.event.digest:
+        return []
+    return registries_of_event(session, loaded.run.event_id)
 
 
 def _record(runtime: Runtime, run_id: str, event: ImageEvent, digest: str, error: str) -> None:
