@@ -31,6 +31,9 @@ def begin_run(runtime: Runtime, run_id: str) -> tuple[Checkpoint, LoadedRun, lis
     the run as read, with the registries its pinning may ask (one transaction)."""
     with runtime.db.session() as session:
         loaded = load_run_in(session, run_id)
+        # A snapshot of the run as it was: the status update below would otherwise
+        # rewrite it in memory (SQLAlchemy synchronises the session's objects).
+        session.expunge(loaded.run)
         bound = pinning.bound_registries(session, loaded)
         jobs = {job_id: list(job.needs) for job_id, job in loaded.workflow.jobs.items()}
         store_runs.ensure_jobs(session, run_id, jobs)
