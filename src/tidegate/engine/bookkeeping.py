@@ -28,20 +28,33 @@ RUN = "run"  # `decide_job`'s verdict for a job that runs; any other is its fina
 
 def begin_run(runtime: Runtime, run_id: str) -> tuple[Checkpoint, LoadedRun, list[str]]:
     """Mark the run started and lay out its jobs: the plan the workflow follows, and
-    the run as read, with the registries its pinning may ask (one transaction)."""
+    the run as read, with the registries its pinning may ask (one transaction).
+
+    A fresh run's first jobs (no `needs`, no `if:`) start running here, in the same
+    transaction: their plans go in the checkpoint (`started`), and their workflows skip
+    `start_job`, whose verdict could only be "run" (nothing it reads has changed yet,
+    and a cancel is looked at again before every step).
+    """
     with runtime.db.session() as session:
         loaded = load_run_in(session, run_id)
         # A snapshot of the run as it was: the status update below would otherwise
         # rewrite it in memory (SQLAlchemy synchronises the session's objects).
         session.expunge(loaded.run)
         bound = pinning.bound_registries(session, loaded)
-        jobs = {job_id: list(job.needs) for job_id, job in loaded.workflow.jobs.items()}
-        store_runs.ensure_jobs(session, run_id, jobs)
+        workflow = loaded.workflow
+        jobs = {job_id: list(job.needs) for job_id, job in workflow.jobs.items()}
+        fresh = loaded.run.status == Status.QUEUED and not loaded.run.cancel_requested
+        started = {
+            job_id: job_plan(loaded, job_id).checkpoint()
+            for job_id, job in workflow.jobs.items()
+            if fresh and not job.needs and job.if_ is None
+        }
+        store_runs.ensure_jobs(session, run_id, jobs, existing=loaded.job_statuses, running=started)
         store_runs.set_run_status(session, run_id, Status.RUNNING)
     if loaded.run.status == Status.QUEUED:  # not again when recovery repeats this step
         name = loaded.run.workflow_name
         logs.note("run.started", f"run {run_id} {name} started", run_id=run_id, workflow=name)
-    plan = RunPlan(jobs, [step.retries for step in loaded.workflow.finally_])
+    plan = RunPlan(jobs, [step.retries for step in workflow.finally_], started)
     return plan.checkpoint(), loaded, bound
 
 
@@ -52,12 +65,16 @@ async def begin_and_pin(run_id: str) -> Checkpoint:
     return {"plan": plan, "pinned": await pinning.pin(runtime, loaded, bound)}
 
 
+def job_plan(loaded: LoadedRun, job_id: str) -> JobPlan:
+    job = loaded.workflow.jobs[job_id]
+    return JobPlan(job.approval is not None, bool(job.services), [s.retries for s in job.steps])
+
+
 def start_job(run_id: str, job_id: str, needs: dict[str, str]) -> Checkpoint:
     """The job's plan, and whether it runs (`decide_job`), from one read of the run."""
     runtime = get_runtime()
     loaded = load_run(runtime, run_id)
-    job = loaded.workflow.jobs[job_id]
-    plan = JobPlan(job.approval is not None, bool(job.services), [s.retries for s in job.steps])
+    plan = job_plan(loaded, job_id)
     return {"plan": plan.checkpoint(), "verdict": decide_job(runtime, loaded, job_id, needs)}
 
 

@@ -15,7 +15,7 @@ functions (`bookkeeping.begin_and_pin`, `bookkeeping.start_job`, …) keep their
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tidegate.executors.base import ServiceHandle
@@ -27,20 +27,27 @@ Checkpoint = dict[str, Any]
 @dataclass(frozen=True)
 class RunPlan:
     """`begin_run` (in `begin_and_pin`): the jobs (each with the jobs it needs, in file
-    order) and the retries of each `finally` step."""
+    order), the retries of each `finally` step, and the jobs `begin_run` started itself
+    with their `JobPlan`s (absent from the checkpoints of earlier releases)."""
 
     jobs: dict[str, list[str]]
     finally_retries: list[int]
+    started: dict[str, Checkpoint] = field(default_factory=dict)
 
     def checkpoint(self) -> Checkpoint:
         return {
             "jobs": [[job_id, list(needs)] for job_id, needs in self.jobs.items()],
             "finally": list(self.finally_retries),
+            "started": dict(self.started),
         }
 
     @classmethod
     def restore(cls, data: Mapping[str, Any]) -> RunPlan:
-        return cls({job_id: list(needs) for job_id, needs in data["jobs"]}, list(data["finally"]))
+        return cls(
+            {job_id: list(needs) for job_id, needs in data["jobs"]},
+            list(data["finally"]),
+            dict(data.get("started") or {}),
+        )
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """The durable workflows: a run, and one child workflow per job.
 
 The run starts each job as its own workflow once the jobs it needs have ended, so
-independent jobs run concurrently. Waiting — the run for its jobs, a job for its
+independent jobs run concurrently. The first jobs (no `needs`, no `if:`) are started by
+the run's own first step, which hands their plans to their workflows: one DBOS step
+less on the way to a run's first command. Waiting — the run for its jobs, a job for its
 approval — is a checkpointed step that re-reads the database when rung (see
 `wakeups`): no DBOS message can be lost between a commit and a wake-up, and a waiting
 run costs no polling. What touches the world happens in `execute`/`approval` functions,
@@ -28,6 +30,7 @@ from dbos import DBOS, SetWorkflowID, StepOptions
 
 from tidegate.engine import approval, bookkeeping, execute, job_services
 from tidegate.engine.checkpoints import (
+    Checkpoint,
     Conclusion,
     JobPlan,
     OpenedApproval,
@@ -90,7 +93,7 @@ async def continue_run(run_id: str, approval_id: str) -> str:
 
 async def _drive(run_id: str, plan: RunPlan) -> str:
     """The run's jobs, then `finally` and its end; PARKED when it waits for people."""
-    statuses = await _jobs(run_id, plan.jobs)
+    statuses = await _jobs(run_id, plan)
     if statuses is None:
         return approval.PARKED
     if not plan.finally_retries:
@@ -124,19 +127,23 @@ async def _finish(run_id: str, plan: RunPlan, outcome: Conclusion) -> str:
     return final
 
 
-async def _jobs(run_id: str, needs: dict[str, list[str]]) -> dict[str, str] | None:
+async def _jobs(run_id: str, plan: RunPlan) -> dict[str, str] | None:
     """Start each job once what it needs has ended; return every job's status, or None
     when the run parks (every job still going waits for an approval)."""
     statuses: dict[str, str] = {}
     started: set[str] = set()
-    while len(statuses) < len(needs):
+    while len(statuses) < len(plan.jobs):
         # Schema validation rules out cycles, so something is always ready or running.
-        for job_id, job_needs in needs.items():
+        for job_id, job_needs in plan.jobs.items():
             if job_id not in started and all(n in statuses for n in job_needs):
                 started.add(job_id)
                 with SetWorkflowID(job_workflow_id(run_id, job_id)):
                     await DBOS.start_workflow_async(
-                        job_workflow, run_id, job_id, {n: statuses[n] for n in job_needs}
+                        job_workflow,
+                        run_id,
+                        job_id,
+                        {n: statuses[n] for n in job_needs},
+                        plan.started.get(job_id),
                     )
         running = sorted(started - statuses.keys())
         ended: dict[str, str] = await DBOS.run_step_async(
@@ -149,9 +156,12 @@ async def _jobs(run_id: str, needs: dict[str, list[str]]) -> dict[str, str] | No
 
 
 @DBOS.workflow(name="tidegate.job")
-async def job_workflow(run_id: str, job_id: str, needs: dict[str, str]) -> str:
+async def job_workflow(
+    run_id: str, job_id: str, needs: dict[str, str], started: Checkpoint | None = None
+) -> str:
+    """`started`: the job's plan when the run's start already started it (`begin_run`)."""
     try:
-        return await _job(run_id, job_id, needs)
+        return await _job(run_id, job_id, needs, started)
     except Exception as exc:  # ours, not the user's: the run must still hear of it
         failed: str = await DBOS.run_step_async(
             BOOKKEEPING, bookkeeping.fail_job, run_id, job_id, f"engine error: {exc!r}"
@@ -159,9 +169,12 @@ async def job_workflow(run_id: str, job_id: str, needs: dict[str, str]) -> str:
         return failed
 
 
-async def _job(run_id: str, job_id: str, needs: dict[str, str]) -> str:
-    started = await DBOS.run_step_async(BOOKKEEPING, bookkeeping.start_job, run_id, job_id, needs)
-    plan, verdict = JobPlan.restore(started["plan"]), str(started["verdict"])
+async def _job(run_id: str, job_id: str, needs: dict[str, str], started: Checkpoint | None) -> str:
+    if started is None:
+        begun = await DBOS.run_step_async(BOOKKEEPING, bookkeeping.start_job, run_id, job_id, needs)
+        plan, verdict = JobPlan.restore(begun["plan"]), str(begun["verdict"])
+    else:
+        plan, verdict = JobPlan.restore(started), bookkeeping.RUN
     if verdict != bookkeeping.RUN:
         return verdict
     if plan.approval:

@@ -48,7 +48,8 @@ SenderCheck = Callable[[Mapping[str, str]], None]
 # Bodies up to this size are verified and parsed on the event loop (a Docker Hub body,
 # ~1.5 KB, takes ~0.1 ms: less than the thread hop); larger ones in a thread.
 PARSE_INLINE_BYTES = 16 * 1024
-# After a webhook, this long without one before the intake counts as quiet (`receiving`).
+# Two webhooks that end less than this apart make a stream: the intake counts as
+# receiving until this long after the later one (`receiving`).
 QUIET_AFTER = 0.05
 
 
@@ -84,12 +85,18 @@ class Intake:
         self._hooks = LiveHooks(db)
         self._writer: GroupWriter[Planner] = GroupWriter(db, runs.planner)
         self._in_progress = 0
-        self._last_seen = -QUIET_AFTER
+        # When the last two deliveries ended.
+        self._last_seen = self._seen_before = -2 * QUIET_AFTER
 
     def receiving(self) -> bool:
-        """Whether webhooks are coming in: one is being received, or one was less than
-        `QUIET_AFTER` seconds ago (the launcher holds starts back meanwhile)."""
-        return self._in_progress > 0 or time.monotonic() - self._last_seen < QUIET_AFTER
+        """Whether webhooks are coming in (the launcher holds starts back meanwhile): one
+        is being received, or the last two ended less than `QUIET_AFTER` apart and the
+        later one less than `QUIET_AFTER` ago. A lone webhook is not a stream: its run
+        starts as soon as it is answered."""
+        if self._in_progress > 0:
+            return True
+        last = self._last_seen
+        return last - self._seen_before < QUIET_AFTER and time.monotonic() - last < QUIET_AFTER
 
     async def receive(
         self,
@@ -106,7 +113,7 @@ class Intake:
             return await self._receive(source_name, token, headers, body)
         finally:
             self._in_progress -= 1
-            self._last_seen = time.monotonic()
+            self._seen_before, self._last_seen = self._last_seen, time.monotonic()
 
     async def _receive(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -138,7 +138,10 @@ def set_run_status(
     if engine_error:
         values["engine_error"] = True
     moved = session.execute(
-        update(Run).where(Run.id == run_id, Run.status.not_in(list(FINAL))).values(**values)
+        update(Run).where(Run.id == run_id, Run.status.not_in(list(FINAL))).values(**values),
+        # No Run object of the session is brought up to date (the coalesce would cost a
+        # SELECT first): callers read the run, if at all, after this.
+        execution_options={"synchronize_session": False},
     )
     return bool(moved.rowcount)  # type: ignore[attr-defined]
 
@@ -180,12 +183,34 @@ def cancel_requested(session: Session, run_id: str) -> bool:
     return bool(session.scalar(select(Run.cancel_requested).where(Run.id == run_id)))
 
 
-def ensure_jobs(session: Session, run_id: str, jobs: dict[str, list[str]]) -> None:
-    """Create the run's job rows once (a replayed workflow finds them there)."""
-    existing = set(session.scalars(select(Job.job_id).where(Job.run_id == run_id)))
+def ensure_jobs(
+    session: Session,
+    run_id: str,
+    jobs: dict[str, list[str]],
+    *,
+    existing: Iterable[str] | None = None,
+    running: Collection[str] = (),
+) -> None:
+    """Create the run's job rows once (a replayed workflow finds them there); those in
+    `running` start running. `existing`: the run's job ids, when the caller has read them."""
+    have = set(
+        session.scalars(select(Job.job_id).where(Job.run_id == run_id))
+        if existing is None
+        else existing
+    )
+    now = utcnow()
     for job_id, needs in jobs.items():
-        if job_id not in existing:
-            session.add(Job(run_id=run_id, job_id=job_id, needs=needs, status="queued"))
+        if job_id not in have:
+            started = job_id in running
+            session.add(
+                Job(
+                    run_id=run_id,
+                    job_id=job_id,
+                    needs=needs,
+                    status="running" if started else "queued",
+                    started_at=now if started else None,
+                )
+            )
 
 
 def set_job_status(session: Session, run_id: str, job_id: str, status: str) -> None:
