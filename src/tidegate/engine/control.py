@@ -15,7 +15,6 @@ from tidegate.engine.planner import plan_runs
 from tidegate.engine.runtime import Runtime
 from tidegate.errors import Conflict, NotFound
 from tidegate.security.tracebacks import scrubbed
-from tidegate.status import Status
 from tidegate.store import audit
 from tidegate.store import events as store_events
 from tidegate.store import runs as store_runs
@@ -48,35 +47,17 @@ async def start_runs(runs: list[Started]) -> None:
     for run in runs:
         try:
             await start_run(run.run_id, run.concurrency_key)
-        except Exception as exc:  # the run stays queued; `resume_queued` starts it later
+        except Exception as exc:  # the run stays queued; the launcher's poll starts it
             log.error("run.start_failed", run_id=run.run_id, where=scrubbed(exc))
 
 
-async def resume_queued(runtime: Runtime) -> int:
-    """Start runs committed but never started (a crash between answer and start)."""
-
-    def queued() -> list[Started]:
-        with runtime.db.session() as session:
-            return [
-                Started(run.id, run.concurrency_key)
-                for run in store_runs.runs_with_status(session, [Status.QUEUED])
-            ]
-
-    pending = await asyncio.to_thread(queued)
-    await start_runs(pending)
-    return len(pending)
-
-
 async def sweep(runtime: Runtime) -> None:
-    """Forever: start runs left queued (a failed start, an HTTP-only process's intake).
-
-    Starting is idempotent (the run id is the workflow id), so a run already started
-    or waiting in its concurrency queue is left as it is.
-    """
+    """Forever: start the continuations of parked runs whose decision was taken where
+    no engine runs, or lost to a crash. (Runs left queued are the launcher's: its poll
+    finds them, and starts them at its pace, not all at once.)"""
     while True:
         await asyncio.sleep(runtime.wakeups.interval)
         try:
-            await resume_queued(runtime)
             await parking.resume_decided(runtime)
         except Exception as exc:  # the next round tries again; say where in the log
             log.error("sweep.failed", where=scrubbed(exc))

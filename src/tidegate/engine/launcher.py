@@ -3,7 +3,8 @@
 The intake commits an event with its runs (queued, their ids = DBOS workflow ids) and
 answers; this task starts them. Runs committed by this process are handed over at once
 (`wake`); other processes' commits (an HTTP-only `serve`, a crash between commit and
-start) are found by a poll of the queued runs every `poll_seconds`. Starting is
+start) and starts that failed are found by a poll of the queued runs every
+`poll_seconds` (every `POLL_UNDER_PRESSURE` seconds while webhooks are being received). Starting is
 idempotent (the workflow id), so a run found twice starts once. Starts go in batches,
 yielding to the event loop between them, so a burst of webhooks is answered while the
 engine catches up instead of after it. While webhooks are being received, starts are
@@ -35,6 +36,9 @@ BATCH = 16  # starts between two turns of the event loop
 # answers come first (a registry gives up on a slow one), the runs soon after.
 UNDER_PRESSURE_EVERY = 0.25
 PRESSURE_LOOK = 0.01  # how often a held-back start looks again
+# While webhooks are being received, the poll of the queued runs (thousands of rows in a
+# burst, every one read to find the few another process committed) waits this long.
+POLL_UNDER_PRESSURE = 10.0
 
 
 class Launcher:
@@ -84,7 +88,8 @@ class Launcher:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._woken.wait(), timeout=due)
                 self._woken.clear()
-                if time.monotonic() >= last_poll + self.poll_seconds:
+                every = max(self.poll_seconds, POLL_UNDER_PRESSURE if self.busy() else 0.0)
+                if time.monotonic() >= last_poll + every:
                     last_poll = time.monotonic()
                     try:
                         await self._poll(runtime)
@@ -98,7 +103,7 @@ class Launcher:
                 for run in batch:
                     try:
                         await start_run(run.run_id, run.concurrency_key)
-                    except Exception as exc:  # left queued: the sweep tries again
+                    except Exception as exc:  # left queued: the next poll tries again
                         log.error("run.start_failed", run_id=run.run_id, where=scrubbed(exc))
                     else:
                         self._started.add(run.run_id)
