@@ -33,9 +33,11 @@ from tidegate.store.models import (
     Promotion,
     Run,
     Step,
+    WebSession,
     utcnow,
 )
 from tidegate.store.retention import Policy, prune
+from tidegate.store.web_sessions import create_session, end_session, find_session
 
 NOW = utcnow()
 DAY = timedelta(days=1)
@@ -258,3 +260,19 @@ def test_the_prune_command_says_what_it_would_remove_then_removes_it(
     figures = json.loads(done.stdout)
     assert (figures["dry_run"], figures["runs"], figures["log_lines"]) == (False, 4, 40)
     assert len(run_ids(db)) == 2
+
+
+def test_signed_out_and_expired_web_sessions_are_pruned(db: Database) -> None:
+    with db.session() as session:
+        for token, expires in (("live", NOW + DAY), ("expired", ago(0.01)), ("out", NOW + DAY)):
+            create_session(
+                session, token=token, user="alice", role="admin", csrf="c", expires_at=expires
+            )
+        end_session(session, "out")
+    policy = Policy(run_days=30, runs_per_workflow=0, audit_days=365, event_days=30)
+
+    assert prune(db, policy, NOW, dry_run=True).web_sessions == 2
+    assert prune(db, policy, NOW).web_sessions == 2
+    with db.session() as session:
+        assert find_session(session, "live") is not None  # still signs alice in
+        assert session.scalar(select(func.count()).select_from(WebSession)) == 1

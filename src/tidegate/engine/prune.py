@@ -108,7 +108,8 @@ def describe(removed: Removed, verb: str = "pruned") -> str:
     line = (
         f"{verb} {removed.runs} runs, {removed.log_lines} log lines, {removed.steps} steps, "
         f"{removed.deliveries} deliveries, {removed.events} events, "
-        f"{removed.audit_entries} audit entries, {removed.workspaces} workspaces"
+        f"{removed.audit_entries} audit entries, {removed.web_sessions} web sessions, "
+        f"{removed.workspaces} workspaces"
     )
     if removed.kept_for_audit:
         line += f"; {removed.kept_for_audit} runs kept for their promotions and approvals"

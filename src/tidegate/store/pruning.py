@@ -54,6 +54,7 @@ class Removed:
     promotions: int = 0
     events: int = 0
     audit_entries: int = 0
+    web_sessions: int = 0  # signed out or expired
     workspaces: int = 0
     seconds: float = 0.0
     longest_write: float = 0.0  # the longest write transaction: SQLite's lock hold
@@ -61,7 +62,15 @@ class Removed:
     notes: list[str] = field(default_factory=list)
 
     def total(self) -> int:
-        counted = ("runs", "kept_for_audit", "log_lines", "events", "audit_entries", "workspaces")
+        counted = (
+            "runs",
+            "kept_for_audit",
+            "log_lines",
+            "events",
+            "audit_entries",
+            "web_sessions",
+            "workspaces",
+        )
         return sum(getattr(self, name) for name in counted)
 
     def counts(self) -> dict[str, int]:

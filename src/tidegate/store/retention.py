@@ -24,12 +24,12 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Delete, Select, delete, exists, func, select
+from sqlalchemy import Delete, Select, delete, exists, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tidegate.status import RUN_FINAL
 from tidegate.store.db import Database
-from tidegate.store.models import AuditEntry, Event, Run
+from tidegate.store.models import AuditEntry, Event, Run, WebSession
 from tidegate.store.pruning import (
     ROWS,
     Removed,
@@ -106,6 +106,11 @@ def prune(
             removed.events += _prune_rows(writer, runless, Event.id, dry_run, size=EVENTS)
             if dry_run:  # and those the runs it would remove leave without a run
                 removed.events += _freed_events(db, writer.dry_removed, event_cut)
+        # A signed-out or expired browser session never signs anyone in again.
+        dead = select(WebSession.id).where(
+            or_(WebSession.ended_at.is_not(None), WebSession.expires_at < now)
+        )
+        removed.web_sessions += _prune_rows(writer, dead, WebSession.id, dry_run)
     removed.seconds = time.perf_counter() - start
     return removed
 
