@@ -469,3 +469,32 @@ jobs:
         assert server.wait_run(new_id, timeout=30)["status"] == "cancelled"
         late = bob.post(f"/runs/{new_id}/cancel", data={"csrf_token": csrf(again)})
         assert late.status_code == 409 and "already finished" in late.text
+
+
+def test_a_run_kept_for_its_approval_says_its_log_was_pruned(server: Server) -> None:
+    from datetime import timedelta
+
+    from tests.seeding import seed_runs
+    from tidegate.store.db import Database
+    from tidegate.store.models import utcnow
+    from tidegate.store.retention import Policy, prune
+
+    db = Database(server.settings.db_url)
+    try:
+        now = utcnow()
+        (kept,) = seed_runs(
+            db, 1, finished_at=lambda _i: now - timedelta(days=45), approved=lambda _i: True
+        )
+        (fresh,) = seed_runs(db, 1, finished_at=lambda _i: now - timedelta(days=1))
+        removed = prune(db, Policy(run_days=30, runs_per_workflow=0), now)
+        assert removed.kept_for_audit == 1
+    finally:
+        db.dispose()
+    with server.client() as api:
+        assert api.get(f"/api/v1/runs/{kept.run_id}").json()["pruned_at"] is not None
+        assert api.get(f"/api/v1/runs/{fresh.run_id}").json()["pruned_at"] is None
+    with sign_in(server, "vera", "viewer") as browser:
+        page = browser.get(f"/runs/{kept.run_id}").text
+        assert 'id="log-pruned"' in page and "No output yet" not in page
+        assert "the run, its promotions and its approvals are kept" in page
+        assert 'id="log-pruned"' not in browser.get(f"/runs/{fresh.run_id}").text

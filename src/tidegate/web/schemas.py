@@ -85,6 +85,9 @@ class RunOut(Out):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    # When retention removed its log, steps and deliveries (kept for its promotions
+    # and approvals); null while they are there.
+    pruned_at: datetime | None = None
     url: str
 
 
