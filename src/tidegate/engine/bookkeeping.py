@@ -43,15 +43,16 @@ def begin_run(runtime: Runtime, run_id: str) -> tuple[Checkpoint, LoadedRun, lis
         bound = pinning.bound_registries(session, loaded)
         workflow = loaded.workflow
         jobs = {job_id: list(job.needs) for job_id, job in workflow.jobs.items()}
-        fresh = loaded.run.status == Status.QUEUED and not loaded.run.cancel_requested
+        # Not again when recovery repeats this step: then its jobs start as usual.
+        fresh = loaded.run.status == Status.QUEUED
         started = {
             job_id: job_plan(loaded, job_id).checkpoint()
             for job_id, job in workflow.jobs.items()
-            if fresh and not job.needs and job.if_ is None
+            if fresh and not loaded.run.cancel_requested and not job.needs and job.if_ is None
         }
         store_runs.ensure_jobs(session, run_id, jobs, existing=loaded.job_statuses, running=started)
         store_runs.set_run_status(session, run_id, Status.RUNNING)
-    if loaded.run.status == Status.QUEUED:  # not again when recovery repeats this step
+    if fresh:
         name = loaded.run.workflow_name
         logs.note("run.started", f"run {run_id} {name} started", run_id=run_id, workflow=name)
     plan = RunPlan(jobs, [step.retries for step in workflow.finally_], started)

@@ -4,8 +4,8 @@ The intake commits an event with its runs (queued, their ids = DBOS workflow ids
 answers; this task starts them. Runs committed by this process are handed over at once
 (`wake`); other processes' commits (an HTTP-only `serve`, a crash between commit and
 start) and starts that failed are found by a poll of the queued runs every
-`poll_seconds` (every `POLL_UNDER_PRESSURE` seconds while webhooks are being received). Starting is
-idempotent (the workflow id), so a run found twice starts once. Starts go in batches,
+`poll_seconds` (every `POLL_UNDER_PRESSURE` seconds while webhooks are being received).
+Starting is idempotent (the workflow id), so a run found twice starts once. Starts go in batches,
 yielding to the event loop between them, so a burst of webhooks is answered while the
 engine catches up instead of after it. While webhooks are being received, starts are
 held back to one every `UNDER_PRESSURE_EVERY` seconds: the engine shares the event loop

@@ -188,19 +188,15 @@ def ensure_jobs(
     run_id: str,
     jobs: dict[str, list[str]],
     *,
-    existing: Iterable[str] | None = None,
+    existing: Collection[str],
     running: Collection[str] = (),
 ) -> None:
-    """Create the run's job rows once (a replayed workflow finds them there); those in
-    `running` start running. `existing`: the run's job ids, when the caller has read them."""
-    have = set(
-        session.scalars(select(Job.job_id).where(Job.run_id == run_id))
-        if existing is None
-        else existing
-    )
+    """Create the run's job rows once (a replayed workflow finds them there): those not
+    in `existing`, the job ids the caller read with the run. Those in `running` start
+    running."""
     now = utcnow()
     for job_id, needs in jobs.items():
-        if job_id not in have:
+        if job_id not in existing:
             started = job_id in running
             session.add(
                 Job(
