@@ -5,6 +5,7 @@ or drop a kept-alive connection. Every other registry test goes through it as we
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import ssl
@@ -19,7 +20,7 @@ import pytest
 from tests.parts import Registry, TokenIssuer, self_signed
 from tests.support import require
 from tidegate.registry import CredentialStore, ImageRef, RegistryClient, RegistryUnreachable
-from tidegate.registry.network import AsyncioTransport
+from tidegate.registry.transport import AsyncioTransport
 
 pytestmark = pytest.mark.anyio
 
@@ -93,7 +94,8 @@ async def server(answer: bytes | None, *, close_after: bool = False) -> AsyncIte
             pass
         finally:
             writer.close()
-            await writer.wait_closed()
+            with contextlib.suppress(ConnectionError):  # a client that left mid-answer
+                await writer.wait_closed()
             seen.closed += 1
 
     listening = await asyncio.start_server(handle, "127.0.0.1", 0)
@@ -144,3 +146,44 @@ async def test_a_kept_alive_connection_the_server_dropped_is_not_reused() -> Non
             await until(lambda: seen.closed == 1)  # the server has closed the connection
             assert (await client.get(url)).status_code == 200
         assert seen.connections == 2  # a second connection, not an error on the dead one
+
+
+async def test_a_connection_is_kept_for_the_next_request_to_its_origin() -> None:
+    async with server(OK) as seen:
+        transport = AsyncioTransport(ssl.create_default_context())
+        async with httpx2.AsyncClient(transport=transport) as client:
+            url = f"http://127.0.0.1:{seen.port}/v2/"
+            for _ in range(3):
+                assert (await client.get(url)).json() == {}
+        await until(lambda: seen.closed == 1)  # closed with the client
+    assert seen.connections == 1
+
+
+async def test_an_answer_left_unread_closes_its_connection() -> None:
+    big = b"x" * 200_000
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(big), big)
+    async with server(answer) as seen:
+        transport = AsyncioTransport(ssl.create_default_context())
+        async with httpx2.AsyncClient(transport=transport) as client:
+            url = f"http://127.0.0.1:{seen.port}/v2/"
+            async with client.stream("GET", url) as response:
+                async for _ in response.aiter_raw(1024):
+                    break  # the rest is left on the connection: it must not be reused
+            assert (await client.get(url)).content == big
+    assert seen.connections == 2
+
+
+async def test_a_server_that_hangs_up_without_answering_is_a_protocol_error() -> None:
+    async with server(b"", close_after=True) as seen:
+        transport = AsyncioTransport(ssl.create_default_context())
+        async with httpx2.AsyncClient(transport=transport) as client:
+            with pytest.raises(httpx2.RemoteProtocolError, match="without sending a response"):
+                await client.get(f"http://127.0.0.1:{seen.port}/v2/")
+
+
+async def test_a_garbled_answer_is_a_protocol_error() -> None:
+    async with server(b"SMTP ready\r\n\r\n") as seen:
+        transport = AsyncioTransport(ssl.create_default_context())
+        async with httpx2.AsyncClient(transport=transport) as client:
+            with pytest.raises(httpx2.RemoteProtocolError):
+                await client.get(f"http://127.0.0.1:{seen.port}/v2/")

@@ -20,8 +20,9 @@ import pytest
 from tests.parts import self_signed
 from tidegate.registry import ImageRef, RegistryClient, RegistryError
 from tidegate.registry.errors import RegistryRefused
-from tidegate.registry.network import AsyncioBackend, AsyncioTransport
+from tidegate.registry.network import AsyncioBackend
 from tidegate.registry.reach import Reach
+from tidegate.registry.transport import AsyncioTransport
 from tidegate.security.addresses import IPAddress
 from tidegate.security.allowlist import AllowList
 

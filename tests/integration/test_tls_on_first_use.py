@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.test_registry_network import tls_registry
 from tests.parts import Registry
-from tidegate.registry.network import AsyncioTransport
+from tidegate.registry.transport import AsyncioTransport
 from tidegate.security.tls import verifying_context
 
 pytestmark = pytest.mark.anyio

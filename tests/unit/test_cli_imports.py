@@ -106,9 +106,11 @@ def test_api_and_registry_commands_start_without_the_server(
 
 # A retag's start is most of its time on a near registry (bench/cli.py): `tidegate
 # promote` reads its few settings without pydantic(-settings), parses SRC DST without
-# Typer (or click, under it) and its pydantic coercion, and prints plain lines without
-# rich.
+# Typer (or click, under it) and its pydantic coercion, prints plain lines without
+# rich, and speaks HTTP through registry/transport.py, not httpcore2 (whose locks
+# import anyio's asyncio backend, ~8 ms).
 PROMOTE_SKIPS = {"pydantic", "pydantic_settings", "pydantic_core", "rich", "typer", "click"}
+PROMOTE_SKIPS |= {"httpcore2", "anyio"}
 
 
 @pytest.mark.parametrize(

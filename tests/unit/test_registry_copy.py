@@ -640,6 +640,25 @@ async def test_copy_needs_a_pinned_source() -> None:
             await client.copy(ref("registry.test/acme/web:v1"), ref("registry.test/acme/web:v2"))
 
 
+async def test_a_copy_pinned_on_read_copies_the_bytes_the_tag_names() -> None:
+    registry = FakeRegistry()
+    digest = registry.add_image("acme/web", "v1", b"layer")
+    async with make(registry) as client:
+        result = await client.copy(
+            ref("registry.test/acme/web:v1"), ref("registry.test/acme/web:v2"), pin_on_read=True
+        )
+        assert result.digest == digest
+        other = registry.add_image("acme/web", "v3", b"another layer")
+        with pytest.raises(InvalidReference, match=f"cannot hold {other}"):
+            await client.copy(
+                ref("registry.test/acme/web:v3"),
+                ref(f"registry.test/acme/prod@{digest}"),
+                pin_on_read=True,
+            )
+    assert registry.manifests[("acme/web", "v2")] == registry.manifests[("acme/web", "v1")]
+    assert not any(repository == "acme/prod" for repository, _ in registry.manifests)
+
+
 async def test_put_manifest_and_exists() -> None:
     registry = FakeRegistry()
     registry.add_blob("acme/web", b"{}")

@@ -120,14 +120,16 @@ async def promote_by_hand(
     *,
     signatures: bool = False,
 ) -> HandPromotion:
-    """Resolve SRC to its digest now, then copy exactly that digest to DST; with
-    `signatures`, then what refers to it (referrers, cosign tags) to DST's repository."""
+    """Read the manifest SRC names now, then copy exactly those bytes (their digest) to
+    DST; with `signatures`, then what refers to it (referrers, cosign tags) to DST's
+    repository."""
     source = ImageRef.parse(source_text)
     destination = ImageRef.parse(destination_text)
     async with RegistryClient.from_settings(settings) as client:
         client.check_reach(source, destination)
-        if not source.digest:
-            source = source.with_digest((await client.resolve(source)).digest)
-        result = await client.copy(source, destination, on_progress=on_progress)
+        # Pinned as it is read: the bytes SRC names now, asked for alongside what DST
+        # names, then copied byte for byte (their digest is the result's).
+        result = await client.copy(source, destination, on_progress=on_progress, pin_on_read=True)
+        source = source.with_digest(result.digest)
         carried = await client.copy_referrers(source, destination) if signatures else None
     return HandPromotion(source, destination, result, carried)

@@ -206,6 +206,7 @@ class RegistryClient:
         on_progress: Callable[[int], None] | None = None,
         destination_client: RegistryClient | None = None,
         keep_existing: bool = False,
+        pin_on_read: bool = False,
     ) -> CopyResult:
         """Copy the image `source` (pinned to a digest) to `destination` (a tag; or
         `repository@digest`, which writes no tag), its digest preserved: a retag within a
@@ -221,6 +222,9 @@ class RegistryClient:
         `on_progress(n)` is called with the blob bytes sent since its last call; a failed
         attempt that is retried is taken back with a negative `n`. `keep_existing`: a
         tag naming another digest is left alone, and nothing is copied (see `previous`).
+        `pin_on_read`: `source` may be a tag; the manifest it names is read once, and
+        exactly those bytes are copied (their digest is the result's `digest`), while
+        the destination is asked what it holds.
         """
         del all_platforms  # accepted for callers that expose the choice; see above
         target = destination_client or self
@@ -235,6 +239,7 @@ class RegistryClient:
             sightings=self._sightings,
             manifests=self._manifests,
             keep_existing=keep_existing,
+            pin_on_read=pin_on_read,
         )
         return await copier.run()
 

@@ -86,10 +86,11 @@ class Copier:
         sightings: BlobSightings = SIGHTINGS,
         manifests: ManifestMemory = MANIFESTS,
         keep_existing: bool = False,
+        pin_on_read: bool = False,
     ) -> None:
-        if not source.digest:
+        if not source.digest and not pin_on_read:
             raise InvalidReference(f"copy needs a source pinned to a digest, not {source}")
-        if destination.digest and destination.digest != source.digest:
+        if destination.digest and source.digest and destination.digest != source.digest:
             raise error(InvalidReference, destination, f"cannot hold {source.digest}")
         self._src, self._source = src, source
         self._dst, self._destination = dst, destination
@@ -112,7 +113,11 @@ class Copier:
         target = (
             ImageRef(destination.registry, destination.repository, destination.tag)
             if destination.tag
-            else ImageRef(destination.registry, destination.repository, digest=source.digest)
+            else ImageRef(
+                destination.registry,
+                destination.repository,
+                digest=destination.digest or source.digest,
+            )
         )
         # What the tag (or digest) names now is asked alongside the source's manifest,
         # and the blobs move as soon as that manifest is in, without waiting for the
@@ -134,6 +139,10 @@ class Copier:
                 still = asyncio.ensure_future(manifest_digest(self._src, source))
             else:
                 top = await get_manifest(self._src, source)  # the source's failure comes first
+                if not source.digest:  # a tag (`pin_on_read`): the bytes read are the copy's
+                    self._source = source = source.with_digest(top.digest)
+                    if target.digest and target.digest != top.digest:
+                        raise error(InvalidReference, destination, f"cannot hold {top.digest}")
                 self._manifests.keep(source, top)
                 if eager:
                     contents = self._start(top)

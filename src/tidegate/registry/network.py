@@ -1,17 +1,12 @@
-"""The network under registry HTTP: httpcore2's connections on plain asyncio streams.
-
-httpcore2 goes through anyio by default, which wraps every connect, read and write in a
-cancel scope and connects through a task group. A copy opens several connections at
-once and makes a handful of small requests, so that wrapping was a quarter of its CPU
-time on a local registry (bench/promote.py). asyncio's own streams do the same work
-with less around it. Timeouts and failures are raised as httpcore2's exceptions, which
-httpx2 turns into its own, as it does for anyio's.
+"""The network under registry HTTP: connections on plain asyncio streams.
 
 A connection resolves its host once, has an `AddressPolicy` judge every address (a
 name chosen by a webhook sender must not lead to an internal service: reach.py), and
 connects to the addresses judged, never to the name again: no second lookup can answer
-differently (DNS rebinding). TLS still verifies, and sends as SNI, the name: httpcore2
-passes it to `start_tls` as `server_hostname`, and the Host header comes from the URL.
+differently (DNS rebinding). TLS still verifies, and sends as SNI, the name the URL
+gives (transport.py passes it to `start_tls`; the Host header comes from the URL too).
+Timeouts and failures are raised as httpx2's exceptions, as its own transport raises
+them.
 """
 
 from __future__ import annotations
@@ -23,12 +18,10 @@ import ipaddress
 import select
 import socket
 import ssl
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol
 
-import httpcore2
 import httpx2
-from httpcore2 import SOCKET_OPTION, AsyncNetworkBackend, AsyncNetworkStream
 
 from tidegate.security.addresses import IPAddress
 
@@ -45,7 +38,7 @@ class AddressPolicy(Protocol):
         """Raise (any exception but OSError) to refuse the connection."""
 
 
-class AsyncioStream(AsyncNetworkStream):
+class AsyncioStream:
     """One connection: an asyncio reader and writer, plain or upgraded to TLS."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -57,9 +50,9 @@ class AsyncioStream(AsyncNetworkStream):
             async with asyncio.timeout(timeout):
                 return await self._reader.read(max_bytes)
         except TimeoutError as exc:  # before OSError, of which it is a kind
-            raise httpcore2.ReadTimeout(str(exc) or "read timed out") from exc
+            raise httpx2.ReadTimeout(str(exc) or "read timed out") from exc
         except OSError as exc:
-            raise httpcore2.ReadError(str(exc)) from exc
+            raise httpx2.ReadError(str(exc)) from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
@@ -69,28 +62,31 @@ class AsyncioStream(AsyncNetworkStream):
             async with asyncio.timeout(timeout):
                 await self._writer.drain()
         except TimeoutError as exc:
-            raise httpcore2.WriteTimeout(str(exc) or "write timed out") from exc
+            raise httpx2.WriteTimeout(str(exc) or "write timed out") from exc
         except OSError as exc:
-            raise httpcore2.WriteError(str(exc)) from exc
+            raise httpx2.WriteError(str(exc)) from exc
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         # Not waiting for the close: a peer that never acknowledges a TLS close must not
         # hold up the request that is done with this connection.
         self._writer.close()
+
+    async def aclose(self) -> None:
+        self.close()
 
     async def start_tls(
         self,
         ssl_context: ssl.SSLContext,
         server_hostname: str | None = None,
         timeout: float | None = None,
-    ) -> AsyncNetworkStream:
+    ) -> AsyncioStream:
         try:
             async with asyncio.timeout(timeout):
                 await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
         except TimeoutError as exc:
-            raise httpcore2.ConnectTimeout(str(exc) or "TLS handshake timed out") from exc
+            raise httpx2.ConnectTimeout(str(exc) or "TLS handshake timed out") from exc
         except OSError as exc:  # ssl.SSLError included: an untrusted certificate, say
-            raise httpcore2.ConnectError(str(exc)) from exc
+            raise httpx2.ConnectError(str(exc)) from exc
         return self
 
     def get_extra_info(self, info: str) -> Any:
@@ -104,14 +100,14 @@ class AsyncioStream(AsyncNetworkStream):
             return self._writer.get_extra_info("socket")
         if info == "is_readable":
             # An idle pooled connection with something to read has been closed (or
-            # spoken to out of turn) by the server: httpcore2 then drops it.
+            # spoken to out of turn) by the server: the pool then drops it.
             return self._reader.at_eof() or _readable(self._writer.get_extra_info("socket"))
         return None
 
 
-class AsyncioBackend(AsyncNetworkBackend):
-    """httpcore2's network backend on asyncio streams (TCP and Unix sockets); TCP
-    connections only to addresses `policy` accepts (None: any)."""
+class AsyncioBackend:
+    """Opens TCP connections on asyncio streams, only to addresses `policy` accepts
+    (None: any)."""
 
     def __init__(self, policy: AddressPolicy | None = None) -> None:
         self._policy = policy
@@ -121,17 +117,14 @@ class AsyncioBackend(AsyncNetworkBackend):
         host: str,
         port: int,
         timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[SOCKET_OPTION] | None = None,
-    ) -> AsyncNetworkStream:
-        opening = self._open(host, port, local_address)
-        stream = await _connected(opening, timeout, f"{host}:{port}", socket_options)
+    ) -> AsyncioStream:
+        stream = await _connected(self._open(host, port), timeout, f"{host}:{port}")
         sock = stream.get_extra_info("socket")
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small requests go at once
         return stream
 
     async def _open(
-        self, host: str, port: int, local_address: str | None
+        self, host: str, port: int
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """Resolve, judge, then connect to the judged addresses (happy eyeballs)."""
         infos = await _resolved(host, port)
@@ -139,59 +132,27 @@ class AsyncioBackend(AsyncNetworkBackend):
             raise OSError(f"{host} resolved to no address")
         if self._policy is not None:
             self._policy.check_addresses(host, port, [_address(info) for info in infos])
-        sock = await _connect_any(_interleaved(infos), local_address)
+        sock = await _connect_any(_interleaved(infos))
         try:
             return await asyncio.open_connection(sock=sock)
         except BaseException:
             sock.close()
             raise
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[SOCKET_OPTION] | None = None,
-    ) -> AsyncNetworkStream:
-        opening = asyncio.open_unix_connection(path)
-        return await _connected(opening, timeout, path, socket_options)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-class AsyncioTransport(httpx2.AsyncHTTPTransport):
-    """httpx2's HTTP transport (HTTP/1.1, the given TLS context), its connection pool
-    on `AsyncioBackend` with `policy`. A client given a transport ignores proxies from
-    the environment: every request goes through the policy."""
-
-    def __init__(self, ssl_context: ssl.SSLContext, policy: AddressPolicy | None = None) -> None:
-        super().__init__(verify=ssl_context)
-        limits = httpx2.Limits()  # httpx2's defaults, as the pool replaced had them
-        self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=AsyncioBackend(policy),
-        )
-
 
 async def _connected(
     opening: Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
     timeout: float | None,
     where: str,
-    socket_options: Iterable[SOCKET_OPTION] | None,
 ) -> AsyncioStream:
-    """The stream `opening` connects, its failures as httpcore2's, `socket_options` set."""
+    """The stream `opening` connects, its failures as httpx2's."""
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await opening
     except TimeoutError as exc:
-        raise httpcore2.ConnectTimeout(str(exc) or f"connect to {where} timed out") from exc
+        raise httpx2.ConnectTimeout(str(exc) or f"connect to {where} timed out") from exc
     except OSError as exc:
-        raise httpcore2.ConnectError(str(exc)) from exc
-    for option in socket_options or ():
-        writer.get_extra_info("socket").setsockopt(*option)
+        raise httpx2.ConnectError(str(exc)) from exc
     return AsyncioStream(reader, writer)
 
 
@@ -227,7 +188,7 @@ def _interleaved(infos: Sequence[AddressInfo]) -> list[AddressInfo]:
     return ordered
 
 
-async def _connect_any(infos: list[AddressInfo], local_address: str | None) -> socket.socket:
+async def _connect_any(infos: list[AddressInfo]) -> socket.socket:
     """A socket connected to one of `infos`: the next tried every HAPPY_EYEBALLS_DELAY
     until one connects; the others are closed."""
     loop = asyncio.get_running_loop()
@@ -238,8 +199,6 @@ async def _connect_any(infos: list[AddressInfo], local_address: str | None) -> s
         sock = socket.socket(family, kind, proto)
         try:
             sock.setblocking(False)
-            if local_address:
-                sock.bind((local_address, 0))
             await loop.sock_connect(sock, address)
         except BaseException:  # a loser is cancelled: it closes its own socket
             sock.close()

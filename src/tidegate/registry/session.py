@@ -37,9 +37,9 @@ from tidegate.registry.errors import (
 )
 from tidegate.registry.hosts import hostname, is_loopback, scheme_for
 from tidegate.registry.manifests import ACCEPT, MAX_MANIFEST_BYTES
-from tidegate.registry.network import AsyncioTransport
 from tidegate.registry.reach import Reach
 from tidegate.registry.reference import ImageRef
+from tidegate.registry.transport import AsyncioTransport
 from tidegate.security.tls import verifying_context
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,9 @@ class Session:
             timeout=timeout,
             follow_redirects=False,
             headers={"User-Agent": f"tidegate/{__version__}", "Accept": ACCEPT},
-            transport=transport or AsyncioTransport(tls_context(), reach),
-            verify=tls_context(),
+            # Given a transport, httpx2 takes no proxy from the environment and has no
+            # use for `verify`: TLS is the transport's.
+            transport=transport or AsyncioTransport(tls_context, reach),
         )
 
     def url(self, ref: ImageRef, tail: str) -> str:
