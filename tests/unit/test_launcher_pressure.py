@@ -67,3 +67,41 @@ def test_a_quiet_intake_starts_runs_at_once(started: list[tuple[str, float]]) ->
 
     asyncio.run(scenario())
     assert len(started) == 40
+
+
+def test_a_poll_put_off_by_webhooks_leaves_the_event_loop_free(
+    started: list[tuple[str, float]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Webhooks that start no run keep the intake busy with nothing pending: the poll
+    they put off must be waited for, not spun on (that held the event loop, and every
+    answer, for seconds)."""
+    polls: list[float] = []
+
+    async def poll(self: Launcher, runtime: object) -> None:
+        polls.append(time.monotonic())
+
+    monkeypatch.setattr(Launcher, "_poll", poll)
+    asked = 0
+
+    def busy() -> bool:
+        nonlocal asked
+        asked += 1
+        return len(polls) > 0  # webhooks arrive from just after the first poll on
+
+    launcher = Launcher(poll_seconds=0.02, busy=busy)
+
+    async def scenario() -> int:
+        task = asyncio.create_task(launcher.run(runtime=None))  # type: ignore[arg-type]
+        ticks = 0
+        began = time.monotonic()
+        while time.monotonic() - began < 0.3:  # the loop turns as it should meanwhile
+            await asyncio.sleep(0.01)
+            ticks += 1
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return ticks
+
+    ticks = asyncio.run(scenario())
+    assert len(polls) == 1  # put off: POLL_UNDER_PRESSURE has not passed
+    assert ticks >= 10
+    assert asked < 100, f"busy() asked {asked} times in 0.3 s: the launcher spins"

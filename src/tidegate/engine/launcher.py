@@ -83,13 +83,15 @@ class Launcher:
         last_poll = 0.0
         try:
             while True:
-                due = last_poll + self.poll_seconds - time.monotonic()
-                if not self._pending and due > 0:
+                now = time.monotonic()
+                if not self._pending and now < last_poll + self._poll_every():
+                    # Until a hand-over or the next poll; while webhooks arrive, looked
+                    # at again within `poll_seconds`, in case they stop meanwhile.
+                    due = min(last_poll + self._poll_every(), now + self.poll_seconds) - now
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._woken.wait(), timeout=due)
                 self._woken.clear()
-                every = max(self.poll_seconds, POLL_UNDER_PRESSURE if self.busy() else 0.0)
-                if time.monotonic() >= last_poll + every:
+                if time.monotonic() >= last_poll + self._poll_every():
                     last_poll = time.monotonic()
                     try:
                         await self._poll(runtime)
@@ -111,6 +113,9 @@ class Launcher:
                     await asyncio.sleep(0)  # let the requests waiting meanwhile in
         finally:
             self._loop = None
+
+    def _poll_every(self) -> float:
+        return max(self.poll_seconds, POLL_UNDER_PRESSURE if self.busy() else 0.0)
 
     async def _yield_to_intake(self) -> None:
         """While webhooks arrive, hold the next start back until they stop or
