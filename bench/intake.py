@@ -12,10 +12,15 @@ as Tidegate's, or PostgreSQL). Cases:
 - `approval`: `--count` webhooks whose runs wait for an approval (a fresh server): the
   intake rate over all of them.
 
+With `--split` (PostgreSQL), the webhooks go to an HTTP-only serve (`run_engine=false`)
+in this process, and the runs are started and run by a `tidegate serve` in a process of
+its own on the same database (docs/operations.md: an HTTP-only `serve` beside the
+engine's).
+
 Prints one JSON line per case (baseline, Tidegate, ratio, p50/p99).
 
     .venv/bin/python bench/intake.py [--requests 4000] [--connections 32] [--count 10000]
-        [--postgres URL] [--cases no_run,loaded,approval]
+        [--postgres URL [--split]] [--cases no_run,loaded,approval]
 """
 
 from __future__ import annotations
@@ -41,7 +46,14 @@ from fastapi import FastAPI, Request, Response
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support import Server, free_port, make_settings, start_server
+from tests.support import (
+    ServeProcess,
+    Server,
+    free_port,
+    make_settings,
+    serve_env,
+    start_server,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT = ROOT / "bench" / "loadclient.py"
@@ -195,10 +207,14 @@ def bench(args: argparse.Namespace, database_url: str, tmp: Path) -> None:
     load = Load(args.connections)
     cases = set(args.cases.split(","))
     if cases & {"no_run", "loaded"}:
-        settings = make_settings(tmp / "a", database_url)
-        (settings.workflows / "one.yaml").write_text(
-            RUN.format(name="one", repos="acme/*") + ONE_STEP
-        )
+        workflow = RUN.format(name="one", repos="acme/*") + ONE_STEP
+        engine = None
+        if args.split:  # the engine in a `tidegate serve` of its own, on the same database
+            env = serve_env(tmp / "engine", database_url)
+            (tmp / "engine" / "workflows" / "one.yaml").write_text(workflow)
+            engine = ServeProcess(env=env, cwd=tmp / "engine", url=env["TIDEGATE_URL"]).start()
+        settings = make_settings(tmp / "a", database_url, run_engine=not args.split)
+        (settings.workflows / "one.yaml").write_text(workflow)
         tidegate = start_server(settings, freeze_heap=True)  # as `tidegate serve`
         insert = postgres_insert(database_url) if database_url else sqlite_insert(tmp / "b.db")
         bare_url, bare = serve(bare_app(insert))
@@ -211,9 +227,12 @@ def bench(args: argparse.Namespace, database_url: str, tmp: Path) -> None:
         if "loaded" in cases:
             result = compare(load, bare_url, url, args.requests, "acme/web")
             result["runs_done_after_s"] = wait_idle(tidegate)
-            print(json.dumps({"case": "loaded", "database": database, **result}), flush=True)
+            shown = {"case": "loaded", "database": database, "split": args.split, **result}
+            print(json.dumps(shown), flush=True)
         bare.should_exit = True
         tidegate.stop()
+        if engine is not None:
+            engine.stop()
     if "approval" in cases:
         with postgres_database(args.postgres) if database_url else _no_database() as url2:
             settings = make_settings(tmp / "c", url2)
@@ -259,6 +278,12 @@ def main() -> None:
     parser.add_argument("--cases", default="no_run,loaded,approval")
     parser.add_argument(
         "--postgres", default="", help="a PostgreSQL server URL: run on a fresh database"
+    )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="(PostgreSQL) webhooks to an HTTP-only serve in this process, the engine in "
+        "a `tidegate serve` process of its own",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

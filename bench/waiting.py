@@ -22,6 +22,7 @@ import argparse
 import json
 import secrets
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -33,6 +34,9 @@ from typing import Any
 
 import httpx2
 import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from tests.support import ServeProcess, eventually, serve_env
 
 from tidegate.config import Settings
