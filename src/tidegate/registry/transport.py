@@ -121,9 +121,8 @@ class AsyncioTransport(httpx2.AsyncBaseTransport):
         found: _Connection | None = None
         kept: list[_Connection] = []
         for connection in reversed(self._idle):
-            if now - connection.idle_since > KEEPALIVE_EXPIRY or connection.stream.get_extra_info(
-                "is_readable"
-            ):
+            expired = now - connection.idle_since > KEEPALIVE_EXPIRY
+            if expired or connection.stream.get_extra_info("is_readable"):
                 connection.close()
             elif found is None and connection.origin == origin:
                 found = connection
