@@ -187,3 +187,38 @@ async def test_a_garbled_answer_is_a_protocol_error() -> None:
         async with httpx2.AsyncClient(transport=transport) as client:
             with pytest.raises(httpx2.RemoteProtocolError):
                 await client.get(f"http://127.0.0.1:{seen.port}/v2/")
+
+
+async def test_an_idle_connection_the_server_spoke_on_is_not_reused() -> None:
+    """Bytes a server sends on an idle kept-alive connection (a 408 before it hangs up,
+    say) would be taken for the next request's answer: that connection is dropped."""
+    stray = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n"
+    connections: list[asyncio.StreamWriter] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(OK)
+                await writer.drain()
+
+    listening = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = listening.sockets[0].getsockname()[1]
+    try:
+        transport = AsyncioTransport(ssl.create_default_context())
+        async with httpx2.AsyncClient(transport=transport) as client:
+            url = f"http://127.0.0.1:{port}/v2/"
+            assert (await client.get(url)).status_code == 200
+            connections[0].write(stray)  # out of turn, the connection left open
+            await asyncio.sleep(0.05)
+            assert (await client.get(url)).status_code == 200
+        assert len(connections) == 2
+    finally:
+        listening.close()
+
+
+async def test_a_host_name_the_resolver_cannot_take_is_a_connect_error() -> None:
+    transport = AsyncioTransport(ssl.create_default_context())
+    async with httpx2.AsyncClient(transport=transport) as client:
+        with pytest.raises(httpx2.ConnectError):
+            await client.get(f"http://{'a' * 64}.example/v2/")

@@ -86,6 +86,8 @@ async def resolver(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     real = loop.getaddrinfo
 
     async def getaddrinfo(host: Any, port: Any, *args: Any, **kw: Any) -> Any:
+        if isinstance(host, bytes):  # as the network layer asks: in ASCII
+            host = host.decode("ascii")
         names["asked"].append(host)
         if host in names:
             infos = []

@@ -100,8 +100,12 @@ class AsyncioStream:
             return self._writer.get_extra_info("socket")
         if info == "is_readable":
             # An idle pooled connection with something to read has been closed (or
-            # spoken to out of turn) by the server: the pool then drops it.
-            return self._reader.at_eof() or _readable(self._writer.get_extra_info("socket"))
+            # spoken to out of turn) by the server: the pool then drops it. The reader
+            # takes what arrives into its own buffer at once, so that is looked at too
+            # (asyncio has no public count of it).
+            if self._reader.at_eof() or getattr(self._reader, "_buffer", None):
+                return True
+            return _readable(self._writer.get_extra_info("socket"))
         return None
 
 
@@ -118,10 +122,8 @@ class AsyncioBackend:
         port: int,
         timeout: float | None = None,
     ) -> AsyncioStream:
-        stream = await _connected(self._open(host, port), timeout, f"{host}:{port}")
-        sock = stream.get_extra_info("socket")
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small requests go at once
-        return stream
+        # asyncio's TCP transports set TCP_NODELAY: small requests go out at once.
+        return await _connected(self._open(host, port), timeout, f"{host}:{port}")
 
     async def _open(
         self, host: str, port: int
@@ -165,8 +167,12 @@ async def _resolved(host: str, port: int) -> Sequence[AddressInfo]:
     try:
         ipaddress.ip_address(host.partition("%")[0])
     except ValueError:
+        try:  # the resolver takes ASCII (a URL's host is IDNA-encoded already)
+            name = host.encode("ascii")
+        except UnicodeError:
+            raise OSError(f"{host!r} is not a host name") from None
         loop = asyncio.get_running_loop()
-        return await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return await loop.getaddrinfo(name, port, type=socket.SOCK_STREAM)
     numeric = socket.AI_NUMERICHOST
     return socket.getaddrinfo(host.encode(), port, type=socket.SOCK_STREAM, flags=numeric)
 

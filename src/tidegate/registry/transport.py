@@ -80,7 +80,7 @@ class AsyncioTransport(httpx2.AsyncBaseTransport):
             headers=head.headers.raw_items(),
             stream=_Body(self, connection, timeouts.get("read")),
             extensions={
-                "http_version": b"HTTP/1.1",
+                "http_version": b"HTTP/" + head.http_version,
                 "reason_phrase": head.reason,
                 "network_stream": connection.stream,
             },
@@ -155,7 +155,10 @@ class _Connection:
     async def exchange(
         self, request: httpx2.Request, write: float | None, read: float | None
     ) -> h11.Response:
-        """Send `request`, then read the head of its answer."""
+        """Send `request`, then read the head of its answer. (A server that answers
+        before taking the whole body and hangs up resets the connection, and asyncio's
+        reader then raises rather than give up the answer it holds: the failed write is
+        what the caller gets, as it was under httpcore2 on these streams.)"""
         await self._send(request, write)
         return await self._head(read)
 
