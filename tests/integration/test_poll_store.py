@@ -60,9 +60,10 @@ def test_processes_racing_for_due_targets_take_each_once(db: Database) -> None:
 def test_a_lease_lost_meanwhile_writes_nothing_and_an_expired_one_is_taken(
     db: Database,
 ) -> None:
-    now = utcnow() + timedelta(seconds=1)  # its first poll is due by then
+    synced = utcnow()
+    now = synced + timedelta(seconds=1)  # its first poll is due by then (within 1 s)
     with db.session() as session:
-        poll_state.sync_targets(session, wanted(1), utcnow())
+        poll_state.sync_targets(session, wanted(1), synced)
         (mine,) = poll_state.claim_due(session, "a", now, LEASE)
         assert poll_state.claim_due(session, "b", now, LEASE) == []  # held
     later = now + LEASE + timedelta(seconds=1)  # "a" died mid-poll
