@@ -116,7 +116,7 @@ async def test_a_name_that_resolves_to_loopback_is_refused_unless_listed() -> No
             stream = await AsyncioBackend(reach(*entries)).connect_tcp(
                 "localhost", internal.port, timeout=5
             )
-            await stream.aclose()
+            stream.close()
         await asyncio.sleep(0.05)
     assert internal.connections == 3
 
@@ -134,7 +134,7 @@ async def test_the_connection_goes_to_the_address_judged(resolver: dict[str, lis
             "rebind.test", internal.port, timeout=5
         )
         peer = stream.get_extra_info("server_addr")
-        await stream.aclose()
+        stream.close()
     # One lookup, and the connection to what it answered: a second lookup by name
     # (which could answer otherwise) would not even resolve a `.test` name.
     assert resolver["asked"] == ["rebind.test"]

@@ -35,7 +35,7 @@ async def test_an_address_is_judged_then_connected_to() -> None:
         policy = Recording()
         stream = await AsyncioBackend(policy).connect_tcp("127.0.0.1", port, timeout=5)
         assert stream.get_extra_info("server_addr")[:2] == ("127.0.0.1", port)
-        await stream.aclose()
+        stream.close()
         refused = Recording(refuse=True)
         with pytest.raises(RegistryRefused, match=f"127.0.0.1:{port} refused"):
             await AsyncioBackend(refused).connect_tcp("127.0.0.1", port, timeout=5)

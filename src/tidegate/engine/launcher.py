@@ -5,9 +5,9 @@ answers; this task starts them. Runs committed by this process are handed over a
 (`wake`); other processes' commits (an HTTP-only `serve`, a crash between commit and
 start) and starts that failed are found by a poll of the queued runs every
 `poll_seconds` (every `POLL_UNDER_PRESSURE` seconds while webhooks are being received).
-Starting is idempotent (the workflow id), so a run found twice starts once. Starts go in batches,
-yielding to the event loop between them, so a burst of webhooks is answered while the
-engine catches up instead of after it. While webhooks are being received, starts are
+Starting is idempotent (the workflow id), so a run found twice starts once. Starts go in
+batches, yielding to the event loop between them, so a burst of webhooks is answered
+while the engine catches up instead of after it. While webhooks are being received, starts are
 held back to one every `UNDER_PRESSURE_EVERY` seconds: the engine shares the event loop
 with the answers, and a registry whose webhook waits too long retries or gives up. The
 runs of a burst start as soon as it ends.
@@ -83,11 +83,11 @@ class Launcher:
         last_poll = 0.0
         try:
             while True:
-                now = time.monotonic()
-                if not self._pending and now < last_poll + self._poll_every():
+                now, next_poll = time.monotonic(), last_poll + self._poll_every()
+                if not self._pending and now < next_poll:
                     # Until a hand-over or the next poll; while webhooks arrive, looked
                     # at again within `poll_seconds`, in case they stop meanwhile.
-                    due = min(last_poll + self._poll_every(), now + self.poll_seconds) - now
+                    due = min(next_poll, now + self.poll_seconds) - now
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._woken.wait(), timeout=due)
                 self._woken.clear()

@@ -71,9 +71,6 @@ class AsyncioStream:
         # hold up the request that is done with this connection.
         self._writer.close()
 
-    async def aclose(self) -> None:
-        self.close()
-
     async def start_tls(
         self,
         ssl_context: ssl.SSLContext,

@@ -19,7 +19,6 @@ import asyncio
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
-from types import TracebackType
 
 import h11
 import httpx2
@@ -91,14 +90,6 @@ class AsyncioTransport(httpx2.AsyncBaseTransport):
         for connection in self._idle:
             connection.close()
         self._idle = []
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc_value: BaseException | None = None,
-        traceback: TracebackType | None = None,
-    ) -> None:
-        await self.aclose()
 
     async def _connect(self, origin: Origin, timeouts: dict[str, float | None]) -> _Connection:
         scheme, host, port = origin
@@ -176,20 +167,16 @@ class _Connection:
             if len(pending) + len(data) <= COALESCE_BYTES:
                 pending += data
                 continue
-            await self._write(pending, timeout)
-            await self._write(data, timeout)
+            await self.stream.write(pending, timeout)  # nothing is sent for b""
+            await self.stream.write(data, timeout)
             pending = b""
-        await self._write(pending + self._encode(h11.EndOfMessage()), timeout)
+        await self.stream.write(pending + self._encode(h11.EndOfMessage()), timeout)
 
     def _encode(self, event: h11.Event) -> bytes:
         try:
             return self._h11.send(event) or b""
         except h11.LocalProtocolError as exc:  # a header value with a line break, say
             raise httpx2.LocalProtocolError(str(exc)) from exc
-
-    async def _write(self, data: bytes, timeout: float | None) -> None:
-        if data:
-            await self.stream.write(data, timeout)
 
     async def _head(self, timeout: float | None) -> h11.Response:
         while True:
