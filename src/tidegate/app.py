@@ -63,6 +63,7 @@ def build_state(settings: Settings, launcher: Launcher | None = None) -> AppStat
         credentials=CredentialStore(settings.docker_config, settings.logins()),
     )
     workflows = WorkflowDirectory(settings.workflows, on_change=note_problems)
+    launcher = launcher or Launcher(max_running=settings.max_running_runs)
     return AppState(
         settings=settings,
         db=db,
@@ -71,10 +72,11 @@ def build_state(settings: Settings, launcher: Launcher | None = None) -> AppStat
         metrics=metrics_registry(db),
         intake=Intake(
             db,
-            IntakeRuns(workflows, launcher or Launcher()),
+            IntakeRuns(workflows, launcher),
             max_body_bytes=settings.max_body_bytes,
             checks={"gar": tokens} if (tokens := push_tokens(settings)) else None,
         ),
+        launcher=launcher,
     )
 
 
@@ -121,8 +123,8 @@ async def reap_leftovers(state: AppState) -> None:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    launcher = Launcher()  # starts the runs the intake commits (engine/launcher.py)
-    state = build_state(settings, launcher)
+    state = build_state(settings)
+    launcher = state.launcher  # starts the runs committed here (engine/launcher.py)
     launcher.busy = state.intake.receiving  # answers first, while webhooks come in
 
     @asynccontextmanager

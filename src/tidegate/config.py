@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     # Engine
     executor_id: str = "local"
     max_threads: int = 32
+    # Runs this process starts that may run at once (0: no bound); the rest stay queued.
+    max_running_runs: int = Field(default=16, ge=0)
     # How often a waiting run or approval looks at the database on its own. Changes made
     # in this process wake it at once; this bounds the delay for other processes' changes.
     wake_interval: float = 30.0

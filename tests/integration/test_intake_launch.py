@@ -12,10 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+import dbos._dbos as dbos_instance
 import httpx2
 from sqlalchemy import update
 
-from tests.support import Server, make_settings, start_server, write_workflow
+from tests.support import Server, eventually, make_settings, start_server, write_workflow
+from tidegate.engine import launch
 from tidegate.events.sources.dockerhub import dockerhub_payload
 from tidegate.store.db import Database
 from tidegate.store.models import Hook
@@ -91,3 +93,55 @@ def test_a_hook_revoked_by_another_process_is_refused_from_the_next_delivery(
         assert refused.status_code == 404
     assert events_stored(server) == 1
     assert httpx2.post(server.hooks["dockerhub"].replace(token, token + "x")).status_code == 404
+
+
+SLEEPS = """
+name: sleeps
+on_unresolved: tag
+on:
+  image:
+    repositories: ["acme/*"]
+jobs:
+  a:
+    steps:
+      - run: "sleep 30"
+"""
+
+
+def test_runs_run_on_the_engines_loop_not_the_one_answering_requests(server: Server) -> None:
+    # A workflow is a task on the loop that starts it: on the server's, every answer
+    # would wait out each chunk of engine work (launch.on_engine).
+    write_workflow(server.settings, "sleeps", SLEEPS)
+    [run_id] = server.post_hook("dockerhub", dockerhub_payload("acme/web:v1")).json()["runs"]
+    eventually(lambda: server.run(run_id)["status"] == "running", timeout=30)
+
+    engine = launch.engine_loop()
+    assert engine is not None
+    tasks = [t for t in dbos_instance._dbos_global_instance._workflow_tasks if not t.done()]
+    assert tasks, "the running run has a workflow task"
+    assert {task.get_loop() for task in tasks} == {engine}
+    assert getattr(engine, "_thread_id") != server._thread.ident  # uvicorn's thread
+
+    with server.client() as c:
+        assert c.post(f"/api/v1/runs/{run_id}/cancel").status_code == 202
+    assert server.wait_run(run_id)["status"] == "cancelled"
+
+
+TWO_SECONDS = SLEEPS.replace("sleep 30", "sleep 2").replace("name: sleeps", "name: two")
+
+
+def test_runs_over_max_running_runs_stay_queued_until_one_ends(
+    server_factory: Callable[..., Server],
+) -> None:
+    server = server_factory(max_running_runs=1)
+    write_workflow(server.settings, "two", TWO_SECONDS)
+    first = server.post_hook("dockerhub", dockerhub_payload("acme/web:v1")).json()["runs"]
+    second = server.post_hook("dockerhub", dockerhub_payload("acme/web:v2")).json()["runs"]
+
+    eventually(lambda: server.run(first[0])["status"] == "running", timeout=30)
+    assert server.run(second[0])["status"] == "queued"
+    done = server.wait_run(first[0])
+    assert done["status"] == "succeeded"
+    later = server.wait_run(second[0])
+    assert later["status"] == "succeeded"
+    assert later["started_at"] >= done["finished_at"]

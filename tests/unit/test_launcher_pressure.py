@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -17,7 +18,7 @@ from tidegate.engine.launcher import UNDER_PRESSURE_EVERY, Launcher
 def started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float]]:
     record: list[tuple[str, float]] = []
 
-    async def start_run(run_id: str, key: str | None) -> None:
+    async def start_run(run_id: str, key: str | None, on_end: Callable[[], None]) -> None:
         record.append((run_id, time.monotonic()))
 
     monkeypatch.setattr(launcher_module, "start_run", start_run)
@@ -105,3 +106,53 @@ def test_a_poll_put_off_by_webhooks_leaves_the_event_loop_free(
     assert len(polls) == 1  # put off: POLL_UNDER_PRESSURE has not passed
     assert ticks >= 10
     assert asked < 100, f"busy() asked {asked} times in 0.3 s: the launcher spins"
+
+
+def test_no_more_runs_run_at_once_than_max_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rest wait, queued, and start as running ones end; a start that failed takes
+    no room (its run is left queued for the poll)."""
+    ends: dict[str, Callable[[], None]] = {}
+
+    async def start_run(run_id: str, key: str | None, on_end: Callable[[], None]) -> None:
+        if run_id == "run0":
+            raise RuntimeError("the database went away")
+        ends[run_id] = on_end
+
+    monkeypatch.setattr(launcher_module, "start_run", start_run)
+    launcher = Launcher(poll_seconds=1e9, max_running=3)
+
+    async def settle() -> None:
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+
+    async def scenario() -> tuple[list[str], list[str], list[str], int]:
+        task = asyncio.create_task(launcher.run(runtime=None))  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        launcher.wake([(f"run{i}", None) for i in range(10)])
+        await settle()
+        first = sorted(ends)
+        ends.pop("run1")()
+        ends.pop("run2")()  # ended: on the engine's thread in real life
+        await settle()
+        second = sorted(ends)
+        ticks = 0  # nothing ends meanwhile: the launcher waits, it does not spin
+        began = time.monotonic()
+        while time.monotonic() - began < 0.2:
+            await asyncio.sleep(0.01)
+            ticks += 1
+        for end in list(ends.values()):
+            end()
+        ends.clear()
+        await settle()
+        third = sorted(ends)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return first, second, third, ticks
+
+    first, second, third, ticks = asyncio.run(scenario())
+    assert first == ["run1", "run2", "run3"]  # run0 failed: its room went to run3
+    assert second == ["run3", "run4", "run5"]
+    assert third == ["run6", "run7", "run8"]
+    assert ticks >= 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import structlog
@@ -10,7 +11,7 @@ from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from tidegate import logs
 from tidegate.engine import approval, durable, parking
-from tidegate.engine.launch import SERIAL_QUEUE
+from tidegate.engine.launch import SERIAL_QUEUE, on_engine
 from tidegate.engine.planner import plan_runs
 from tidegate.engine.runtime import Runtime
 from tidegate.errors import Conflict, NotFound
@@ -30,8 +31,21 @@ class Started:
     concurrency_key: str | None
 
 
-async def start_run(run_id: str, concurrency_key: str | None) -> None:
-    """Start a run's workflow; its id is the run id, so a second start is a no-op."""
+async def start_run(
+    run_id: str, concurrency_key: str | None, on_end: Callable[[], None] | None = None
+) -> None:
+    """Start a run's workflow, on the engine's loop; its id is the run id, so a second
+    start is a no-op. `on_end` is called (on the engine's thread) when the workflow this
+    call started ends, or at once when it started none here (queued behind its
+    concurrency key, or started before)."""
+    await on_engine(lambda: _start(run_id, concurrency_key, on_end or _nothing))
+
+
+def _nothing() -> None:
+    pass
+
+
+async def _start(run_id: str, concurrency_key: str | None, on_end: Callable[[], None]) -> None:
     with SetWorkflowID(run_id):
         if concurrency_key:
             queue = await asyncio.to_thread(DBOS.retrieve_queue, SERIAL_QUEUE)
@@ -39,16 +53,14 @@ async def start_run(run_id: str, concurrency_key: str | None) -> None:
                 raise RuntimeError(f"queue {SERIAL_QUEUE} is not registered")
             with SetEnqueueOptions(queue_partition_key=concurrency_key):
                 await queue.enqueue_async(durable.run_workflow, run_id)
-        else:
-            await DBOS.start_workflow_async(durable.run_workflow, run_id)
-
-
-async def start_runs(runs: list[Started]) -> None:
-    for run in runs:
-        try:
-            await start_run(run.run_id, run.concurrency_key)
-        except Exception as exc:  # the run stays queued; the launcher's poll starts it
-            log.error("run.start_failed", run_id=run.run_id, where=scrubbed(exc))
+            on_end()
+            return
+        handle = await DBOS.start_workflow_async(durable.run_workflow, run_id)
+    task = getattr(handle, "task", None)  # only when this call started it, here
+    if isinstance(task, asyncio.Future) and not task.done():
+        task.add_done_callback(lambda _: on_end())
+    else:
+        on_end()
 
 
 async def sweep(runtime: Runtime) -> None:
@@ -117,10 +129,15 @@ def _copy_run(runtime: Runtime, run_id: str, actor: str) -> Started:
     return Started(run.id, run.concurrency_key)
 
 
-async def rerun(runtime: Runtime, run_id: str, actor: str) -> str:
+# Hands committed runs to the launcher (engine/launcher.py `Launcher.wake`), which
+# starts them within `max_running_runs`; where no engine runs, another process's does.
+Wake = Callable[[Iterable[tuple[str, str | None]]], None]
+
+
+async def rerun(runtime: Runtime, run_id: str, actor: str, wake: Wake) -> str:
     """A new run of the same workflow snapshot for the same event."""
     started = await asyncio.to_thread(_copy_run, runtime, run_id, actor)
-    await start_runs([started])
+    wake([(started.run_id, started.concurrency_key)])
     return started.run_id
 
 
@@ -138,11 +155,15 @@ def _replan(
 
 
 async def replay(
-    runtime: Runtime, event_id: str, workflows: dict[str, LoadedWorkflow], actor: str
+    runtime: Runtime,
+    event_id: str,
+    workflows: dict[str, LoadedWorkflow],
+    actor: str,
+    wake: Wake,
 ) -> list[str]:
     """Match a stored event against today's workflows again and start what matches."""
     runs = await asyncio.to_thread(_replan, runtime, event_id, workflows, actor)
-    await start_runs([Started(run.id, run.concurrency_key) for run in runs])
+    wake([(run.id, run.concurrency_key) for run in runs])
     return [run.id for run in runs]
 
 

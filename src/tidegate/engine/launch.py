@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import dbos._dbos as dbos_instance
 from dbos import DBOS, DBOSConfig
@@ -18,6 +20,8 @@ from tidegate.config import Settings
 # checkpointed by its own row, not as a DBOS step (execute.py).
 ENGINE_VERSION = "tidegate-engine-2"
 SERIAL_QUEUE = "tidegate-serial"
+
+T = TypeVar("T")
 
 
 def _sqlite_path(url: str) -> Path:
@@ -63,11 +67,40 @@ def launch(settings: Settings) -> None:
     DBOS.register_queue(SERIAL_QUEUE, partition_concurrency=1, polling_interval_sec=0.5)
 
 
+def engine_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop DBOS runs this process's workflows on: queued and recovered ones,
+    and (through `on_engine`) those Tidegate starts. It is DBOS's own thread's loop
+    when DBOS was launched outside a running loop, as `serve` does."""
+    instance = dbos_instance._dbos_global_instance
+    if instance is None:
+        return None
+    loop = instance._background_event_loop.target_loop()
+    return loop if loop is not None and loop.is_running() else None
+
+
+async def on_engine(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run the coroutine `make()` on the engine's loop and await it from this one.
+
+    A workflow runs as a task on the loop that starts it. Started from a request or
+    the launcher, that would be the server's loop, and every answer would wait out each
+    chunk of engine work; on a loop of its own the two are interleaved by the GIL's
+    time slices. Context variables do not cross: `make` sets what it needs itself.
+    """
+    loop = engine_loop()
+    if loop is None or loop is asyncio.get_running_loop():
+        return await make()
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(make(), loop))
+
+
 async def stop_workflows(timeout: float = 10.0) -> None:
-    """Cancel the workflows running on this event loop and wait for them to unwind,
+    """Cancel the workflows running on the engine's loop and wait for them to unwind,
     before `shutdown`: one woken after DBOS stopped would reach for its stopped thread
     pool (a traceback per run). A cancelled workflow is left pending, and the next
     start recovers it, as after a crash."""
+    await on_engine(lambda: _cancel_workflows(timeout))
+
+
+async def _cancel_workflows(timeout: float) -> None:
     loop = asyncio.get_running_loop()
     instance = dbos_instance._dbos_global_instance
     tasks = [

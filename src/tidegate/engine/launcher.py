@@ -43,9 +43,15 @@ POLL_UNDER_PRESSURE = 10.0
 
 class Launcher:
     def __init__(
-        self, poll_seconds: float = 1.0, *, busy: Callable[[], bool] | None = None
+        self,
+        poll_seconds: float = 1.0,
+        *,
+        busy: Callable[[], bool] | None = None,
+        max_running: int = 0,
     ) -> None:
         self.poll_seconds = poll_seconds
+        self.max_running = max_running  # 0: no bound
+        self._running = 0
         # Whether webhooks are being received right now (the intake's count).
         self.busy = busy or (lambda: False)
         self._last_start = 0.0
@@ -72,6 +78,16 @@ class Launcher:
         else:
             loop.call_soon_threadsafe(self._add, started)
 
+    def _ended(self) -> None:
+        """A run this launcher started has ended: room for the next (any thread)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._free)
+
+    def _free(self) -> None:
+        self._running -= 1
+        self._woken.set()
+
     def _add(self, runs: list[Started]) -> None:
         self._pending.extend(runs)
         self._woken.set()
@@ -84,7 +100,7 @@ class Launcher:
         try:
             while True:
                 now, next_poll = time.monotonic(), last_poll + self._poll_every()
-                if not self._pending and now < next_poll:
+                if (not self._pending or not self._room()) and now < next_poll:
                     # Until a hand-over or the next poll; while webhooks arrive, looked
                     # at again within `poll_seconds`, in case they stop meanwhile.
                     due = min(next_poll, now + self.poll_seconds) - now
@@ -98,14 +114,18 @@ class Launcher:
                     except Exception as exc:  # the next poll tries again
                         log.error("launcher.poll_failed", where=scrubbed(exc))
                 await self._yield_to_intake()
-                batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+                room = self._room()
+                batch, self._pending = self._pending[:room], self._pending[room:]
                 if self.busy():
                     batch, self._pending = batch[:1], batch[1:] + self._pending
-                self._last_start = time.monotonic()
+                if batch:
+                    self._last_start = time.monotonic()
                 for run in batch:
+                    self._running += 1
                     try:
-                        await start_run(run.run_id, run.concurrency_key)
+                        await start_run(run.run_id, run.concurrency_key, self._ended)
                     except Exception as exc:  # left queued: the next poll tries again
+                        self._running -= 1
                         log.error("run.start_failed", run_id=run.run_id, where=scrubbed(exc))
                     else:
                         self._started.add(run.run_id)
@@ -113,6 +133,12 @@ class Launcher:
                     await asyncio.sleep(0)  # let the requests waiting meanwhile in
         finally:
             self._loop = None
+
+    def _room(self) -> int:
+        """How many runs may start now: a batch, within `max_running`."""
+        if not self.max_running:
+            return BATCH
+        return max(0, min(BATCH, self.max_running - self._running))
 
     def _poll_every(self) -> float:
         return max(self.poll_seconds, POLL_UNDER_PRESSURE if self.busy() else 0.0)
@@ -130,7 +156,9 @@ class Launcher:
         def queued() -> list[tuple[str, str | None]]:
             with runtime.db.session() as session:
                 rows = session.execute(
-                    select(Run.id, Run.concurrency_key).where(Run.status == Status.QUEUED)
+                    select(Run.id, Run.concurrency_key)
+                    .where(Run.status == Status.QUEUED)
+                    .order_by(Run.created_at)  # oldest first, as handed over
                 )
                 return [(row[0], row[1]) for row in rows]
 

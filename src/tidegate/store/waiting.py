@@ -65,7 +65,9 @@ def waiting_for(session: Session, run: Run) -> Waiting | None:
         if found is not None:
             return found
     return Waiting(
-        reason="start", message="waiting for the engine to start it", needs_decision=False
+        reason="start",
+        message="waiting for the engine to start it (when fewer than its max_running_runs run)",
+        needs_decision=False,
     )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
 from tidegate.config import Settings
+from tidegate.engine.launcher import Launcher
 from tidegate.engine.runtime import Runtime
 from tidegate.events.intake import Intake
 from tidegate.store.db import Database
@@ -29,6 +30,7 @@ class AppState:
     workflows: WorkflowDirectory
     metrics: CollectorRegistry
     intake: Intake
+    launcher: Launcher  # starts committed runs (the intake's, re-runs, replays)
     engine_running: bool = False
 
 

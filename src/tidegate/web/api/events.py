@@ -57,5 +57,7 @@ async def get_event(event_id: str, caller: Viewer, state: State) -> EventDetail:
 async def replay_event(event_id: str, caller: Approver, state: State) -> RunsStarted:
     """Match the stored event against the current workflows again; start what matches."""
     loaded = await asyncio.to_thread(state.workflows.load)
-    runs = await control.replay(state.runtime, event_id, loaded.workflows, caller.user)
+    runs = await control.replay(
+        state.runtime, event_id, loaded.workflows, caller.user, state.launcher.wake
+    )
     return RunsStarted(runs=runs)

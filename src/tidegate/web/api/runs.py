@@ -147,5 +147,5 @@ async def cancel_run(run_id: str, caller: Approver, state: State) -> RunsStarted
 @router.post("/{run_id}/rerun", status_code=202, response_model=RunsStarted)
 async def rerun(run_id: str, caller: Approver, state: State) -> RunsStarted:
     """Run the same workflow snapshot for the same event again, as a new run."""
-    new_id = await control.rerun(state.runtime, run_id, caller.user)
+    new_id = await control.rerun(state.runtime, run_id, caller.user, state.launcher.wake)
     return RunsStarted(runs=[new_id])

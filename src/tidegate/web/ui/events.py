@@ -176,5 +176,7 @@ async def replay(request: Request, signed: Page, event_id: str) -> Response:
         raise NotFound(f"event {event_id} does not exist")
     state = app_state(request)
     loaded = await asyncio.to_thread(state.workflows.load)
-    await control.replay(state.runtime, event_id, loaded.workflows, signed.caller.user)
+    await control.replay(
+        state.runtime, event_id, loaded.workflows, signed.caller.user, state.launcher.wake
+    )
     return RedirectResponse(f"/events/{event_id}#runs", 303)

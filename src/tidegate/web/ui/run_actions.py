@@ -89,7 +89,7 @@ async def cancel(request: Request, signed: Page, state: State, run_id: str) -> R
 async def rerun(request: Request, signed: Page, state: State, run_id: str) -> Response:
     await checked_form(request, signed, "approver")
     try:
-        new_id = await control.rerun(state.runtime, run_id, signed.caller.user)
+        new_id = await control.rerun(state.runtime, run_id, signed.caller.user, state.launcher.wake)
     except NotFound as exc:
         return await refused(request, signed, 404, "No such run", exc.message)
     except Conflict as exc:
