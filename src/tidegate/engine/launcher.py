@@ -8,9 +8,13 @@ start) and starts that failed are found by a poll of the queued runs every
 Starting is idempotent (the workflow id), so a run found twice starts once. Starts go in
 batches, yielding to the event loop between them, so a burst of webhooks is answered
 while the engine catches up instead of after it. While webhooks are being received, starts are
-held back to one every `UNDER_PRESSURE_EVERY` seconds: the engine shares the event loop
-with the answers, and a registry whose webhook waits too long retries or gives up. The
-runs of a burst start as soon as it ends.
+held back to one every `UNDER_PRESSURE_EVERY` seconds: the engine shares the process
+(and the GIL) with the answers, and a registry whose webhook waits too long retries or
+gives up. The runs of a burst start as soon as it ends.
+
+At most `max_running` of the runs started here run at once; the rest stay queued, in
+the order they came, until one ends (told from the engine's thread: `_ended`). The
+workflows themselves run on the engine's own event loop (`launch.on_engine`).
 """
 
 from __future__ import annotations
