@@ -48,7 +48,7 @@ from tidegate.workflows.reloads import note_problems
 log = logging.getLogger(__name__)
 
 
-def build_state(settings: Settings, launcher: Launcher | None = None) -> AppState:
+def build_state(settings: Settings) -> AppState:
     # Owner-only: the database holds raw webhook bodies (callback URLs are secrets).
     secure_data_dir(settings.data_dir, settings.sqlite_files)
     db = Database(settings.db_url)
@@ -63,7 +63,7 @@ def build_state(settings: Settings, launcher: Launcher | None = None) -> AppStat
         credentials=CredentialStore(settings.docker_config, settings.logins()),
     )
     workflows = WorkflowDirectory(settings.workflows, on_change=note_problems)
-    launcher = launcher or Launcher(max_running=settings.max_running_runs)
+    launcher = Launcher(max_running=settings.max_running_runs)
     return AppState(
         settings=settings,
         db=db,

@@ -22,8 +22,8 @@ from tidegate.events.sources.dockerhub import dockerhub_payload
 from tidegate.store.db import Database
 from tidegate.store.models import Hook
 
-ONE_STEP = """
-name: one
+STEP = """
+name: {name}
 on_unresolved: tag
 on:
   image:
@@ -31,8 +31,9 @@ on:
 jobs:
   a:
     steps:
-      - run: "true"
+      - run: "{command}"
 """
+ONE_STEP = STEP.format(name="one", command="true")
 
 
 def events_stored(server: Server) -> int:
@@ -95,23 +96,10 @@ def test_a_hook_revoked_by_another_process_is_refused_from_the_next_delivery(
     assert httpx2.post(server.hooks["dockerhub"].replace(token, token + "x")).status_code == 404
 
 
-SLEEPS = """
-name: sleeps
-on_unresolved: tag
-on:
-  image:
-    repositories: ["acme/*"]
-jobs:
-  a:
-    steps:
-      - run: "sleep 30"
-"""
-
-
 def test_runs_run_on_the_engines_loop_not_the_one_answering_requests(server: Server) -> None:
     # A workflow is a task on the loop that starts it: on the server's, every answer
     # would wait out each chunk of engine work (launch.on_engine).
-    write_workflow(server.settings, "sleeps", SLEEPS)
+    write_workflow(server.settings, "sleeps", STEP.format(name="sleeps", command="sleep 30"))
     [run_id] = server.post_hook("dockerhub", dockerhub_payload("acme/web:v1")).json()["runs"]
     eventually(lambda: server.run(run_id)["status"] == "running", timeout=30)
 
@@ -127,14 +115,11 @@ def test_runs_run_on_the_engines_loop_not_the_one_answering_requests(server: Ser
     assert server.wait_run(run_id)["status"] == "cancelled"
 
 
-TWO_SECONDS = SLEEPS.replace("sleep 30", "sleep 2").replace("name: sleeps", "name: two")
-
-
 def test_runs_over_max_running_runs_stay_queued_until_one_ends(
     server_factory: Callable[..., Server],
 ) -> None:
     server = server_factory(max_running_runs=1)
-    write_workflow(server.settings, "two", TWO_SECONDS)
+    write_workflow(server.settings, "two", STEP.format(name="two", command="sleep 2"))
     first = server.post_hook("dockerhub", dockerhub_payload("acme/web:v1")).json()["runs"]
     second = server.post_hook("dockerhub", dockerhub_payload("acme/web:v2")).json()["runs"]
 

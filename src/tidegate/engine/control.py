@@ -31,18 +31,12 @@ class Started:
     concurrency_key: str | None
 
 
-async def start_run(
-    run_id: str, concurrency_key: str | None, on_end: Callable[[], None] | None = None
-) -> None:
+async def start_run(run_id: str, concurrency_key: str | None, on_end: Callable[[], None]) -> None:
     """Start a run's workflow, on the engine's loop; its id is the run id, so a second
     start is a no-op. `on_end` is called (on the engine's thread) when the workflow this
     call started ends, or at once when it started none here (queued behind its
     concurrency key, or started before)."""
-    await on_engine(lambda: _start(run_id, concurrency_key, on_end or _nothing))
-
-
-def _nothing() -> None:
-    pass
+    await on_engine(lambda: _start(run_id, concurrency_key, on_end))
 
 
 async def _start(run_id: str, concurrency_key: str | None, on_end: Callable[[], None]) -> None:
